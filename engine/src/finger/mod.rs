@@ -1,0 +1,1 @@
+//! Fingerprint pipeline: minutiae extraction (LEADER ONNX), matcher, 1:N.

@@ -1,0 +1,1 @@
+//! Gallery search indexes (batch-first).

@@ -1,0 +1,20 @@
+//! E-patrol biometric engine: pure computation, no servers, no database.
+//!
+//! - [`vector`]: distance kernels behind one safe API with runtime CPU detection.
+//! - [`index`]: gallery search (batch-first).
+//! - [`face`]: detect (YuNet), align (5-point similarity), embed (ArcFace-style ONNX).
+//! - [`finger`]: fingerprint minutiae extraction (LEADER ONNX) and matching.
+//! - [`metrics`]: EER, FNMR@FMR, ZeroFMR, timing summaries.
+//! - [`models`]: the model manifest shared with `models/fetch.py`.
+//! - [`onnx`]: finds ONNX Runtime and builds sessions.
+
+pub mod error;
+pub mod face;
+pub mod finger;
+pub mod index;
+pub mod metrics;
+pub mod models;
+pub mod onnx;
+pub mod vector;
+
+pub use error::{EngineError, Result};

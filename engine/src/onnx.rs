@@ -1,0 +1,131 @@
+//! The one place that finds the ONNX Runtime library and builds sessions.
+//!
+//! ort is used with `load-dynamic`: the shared library comes from the PyPI wheel
+//! `onnxruntime==1.31.1` (see `models/manifest.toml`), fetched into the project's cache
+//! dir by `models/fetch.py`. `ort::init()` panics when the library is missing, so the
+//! path is resolved here and a missing library is an ordinary error.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::{Session, builder::GraphOptimizationLevel};
+
+use crate::error::{EngineError, Result};
+
+/// File name of the ONNX Runtime library inside the cache dir.
+pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
+
+static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Directories searched for models and the runtime, in order: `$EPATROL_MODELS_DIR`,
+/// `./.cache/models`, and `.cache/models` next to the workspace the binary was built in.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("EPATROL_MODELS_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(PathBuf::from(".cache/models"));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/[deps/]epatrol → workspace root
+        for anc in exe.ancestors().skip(1).take(4) {
+            dirs.push(anc.join(".cache/models"));
+        }
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/models"));
+    dirs
+}
+
+/// Finds `file` in the search dirs.
+pub fn locate(file: &str) -> Option<PathBuf> {
+    search_dirs().into_iter().map(|d| d.join(file)).find(|p| p.is_file())
+}
+
+/// Path of the ONNX Runtime library: `$ORT_DYLIB_PATH` if set, else the cache dir.
+pub fn runtime_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(EngineError::RuntimeMissing(format!("ORT_DYLIB_PATH={} does not exist", p.display())))
+        };
+    }
+    locate(ORT_LIBRARY).ok_or_else(|| {
+        EngineError::RuntimeMissing(format!(
+            "{ORT_LIBRARY} not found in {:?}; run `python3 models/fetch.py` or set ORT_DYLIB_PATH",
+            search_dirs()
+        ))
+    })
+}
+
+/// The process-wide ONNX Runtime environment (ort wants exactly one), created on first use.
+pub fn environment() -> Result<&'static ort::environment::Environment> {
+    ENV.get_or_init(|| {
+        let lib = runtime_path().map_err(|e| e.to_string())?;
+        ort::init_from(&lib)
+            .map_err(|e| format!("loading {}: {e}", lib.display()))?
+            .with_name("epatrol")
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| EngineError::RuntimeMissing(e.clone()))
+}
+
+/// Opens a model with `threads` intra-op threads and full graph optimisation.
+pub fn session(model: &Path, threads: usize) -> Result<Session> {
+    let env = environment()?;
+    let builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(ort::Error::from)?
+        .with_intra_threads(threads)
+        .map_err(ort::Error::from)?
+        .with_inter_threads(1)
+        .map_err(ort::Error::from)?;
+    let mut builder = builder;
+    builder.commit_from_file(model).map_err(|e| EngineError::Model {
+        name: model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path: model.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// A small pool of sessions over one model, so several threads can run inference at once
+/// (`Session::run` needs `&mut`). Each session uses one intra-op thread: on these 2-core
+/// machines one thread per session and one session per core is faster than sharing.
+pub struct SessionPool {
+    sessions: Vec<Mutex<Session>>,
+}
+
+impl SessionPool {
+    /// Opens `size` sessions of `model` (at least one).
+    pub fn open(model: &Path, size: usize) -> Result<Self> {
+        let sessions = (0..size.max(1))
+            .map(|_| session(model, 1).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { sessions })
+    }
+
+    /// Runs `f` with a free session, waiting for one if all are busy.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        for s in &self.sessions {
+            if let Ok(mut guard) = s.try_lock() {
+                return f(&mut guard);
+            }
+        }
+        // All busy: queue on the first one (poisoning only happens after a panic, which
+        // leaves the session itself intact).
+        let mut guard = self.sessions[0].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Never true: a pool holds at least one session.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}

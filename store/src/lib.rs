@@ -1,0 +1,1 @@
+//! E-patrol storage.
