@@ -1,1 +1,92 @@
 //! Gallery search indexes (batch-first).
+//!
+//! Every index implements [`GalleryIndex`]: add `n` vectors with ids, remove ids, and
+//! search `n` queries at once for their top-k by inner product (= cosine on
+//! L2-normalised vectors). [`FlatIndex`] is the exact f32 reference the others are
+//! tested against.
+
+mod flat;
+mod topk;
+
+pub use flat::FlatIndex;
+pub use topk::TopK;
+
+use crate::{EngineError, Result};
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The id the vector was added with.
+    pub id: u64,
+    /// Inner product with the query (cosine on L2-normalised vectors); higher = better.
+    pub score: f32,
+}
+
+/// Batch-first gallery index.
+pub trait GalleryIndex: Send + Sync {
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// Number of live (not removed) vectors.
+    fn len(&self) -> usize;
+    /// True when the index holds no live vectors.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Adds n = ids.len() vectors; `vectors.len() == n * dim`. Re-adding an existing id replaces it.
+    fn add(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()>;
+    /// Removes ids; returns how many were present.
+    fn remove(&mut self, ids: &[u64]) -> Result<usize>;
+    /// Searches n = queries.len()/dim queries; per query the top-k hits, best first.
+    fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>>;
+}
+
+/// Checks an `add` call's shapes and values; returns n.
+pub(crate) fn check_add(dim: usize, ids: &[u64], vectors: &[f32]) -> Result<usize> {
+    let n = ids.len();
+    if vectors.len() != n * dim {
+        return Err(EngineError::Invalid(format!(
+            "add: {} ids need {} x {dim} = {} floats, got {}",
+            n,
+            n,
+            n * dim,
+            vectors.len()
+        )));
+    }
+    if let Some(i) = vectors.iter().position(|x| !x.is_finite()) {
+        return Err(EngineError::Invalid(format!(
+            "add: vector {} has a non-finite component at dimension {}",
+            i / dim,
+            i % dim
+        )));
+    }
+    Ok(n)
+}
+
+/// Checks a `search` call's shape; returns the number of queries.
+pub(crate) fn check_queries(dim: usize, queries: &[f32]) -> Result<usize> {
+    if queries.len() % dim != 0 {
+        return Err(EngineError::Invalid(format!(
+            "search: {} floats is not a whole number of {dim}-dimensional queries",
+            queries.len()
+        )));
+    }
+    if queries.iter().any(|x| !x.is_finite()) {
+        return Err(EngineError::Invalid(
+            "search: query has a non-finite component".into(),
+        ));
+    }
+    Ok(queries.len() / dim)
+}
+
+/// Rejects a zero dimension at construction.
+pub(crate) fn check_dim(dim: usize) -> Result<()> {
+    if dim == 0 {
+        return Err(EngineError::Invalid("index dimension must be > 0".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
