@@ -6,9 +6,14 @@
 //! tested against.
 
 mod flat;
+mod qflat;
+mod quant;
+mod store;
 mod topk;
 
 pub use flat::FlatIndex;
+pub use qflat::QuantFlatIndex;
+pub use quant::{Int8Scales, QuantKind};
 pub use topk::TopK;
 
 use crate::{EngineError, Result};

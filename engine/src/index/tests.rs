@@ -111,3 +111,82 @@ fn large_gallery_uses_shards_and_stays_exact() {
         );
     }
 }
+
+/// Every index kind under test, freshly built.
+fn all_kinds(dim: usize) -> Vec<(&'static str, Box<dyn GalleryIndex>)> {
+    vec![
+        ("flat", Box::new(FlatIndex::new(dim))),
+        (
+            "int8",
+            Box::new(QuantFlatIndex::new(QuantKind::Int8, dim).unwrap()),
+        ),
+        (
+            "f16",
+            Box::new(QuantFlatIndex::new(QuantKind::F16, dim).unwrap()),
+        ),
+    ]
+}
+
+/// Stated recall@k of the quantized indexes against exact search on random unit vectors.
+const QUANT_RECALL: f64 = 0.99;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn quantized_indexes_return_exact_top_k(n in 1usize..1500, dim in prop::sample::select(vec![3usize, 16, 61, 128]), nq in 1usize..12, k in 1usize..12, seed in any::<u64>()) {
+        let data = unit_vectors(n, dim, seed);
+        let qs = unit_vectors(nq, dim, seed ^ 0x5555);
+        let ids = ids(n);
+        for (name, mut idx) in all_kinds(dim) {
+            idx.add(&ids, &data).unwrap();
+            prop_assert_eq!(idx.len(), n);
+            let got = idx.search(&qs, k).unwrap();
+            let (mut found, mut total) = (0usize, 0usize);
+            for (q, hits) in qs.chunks_exact(dim).zip(&got) {
+                let want = brute_force(&ids, &data, dim, q, k);
+                prop_assert_eq!(hits.len(), want.len());
+                // Returned scores are exact inner products, best first.
+                for h in hits {
+                    let i = ids.iter().position(|&x| x == h.id).unwrap();
+                    let exact = crate::vector::scalar::dot(q, &data[i * dim..(i + 1) * dim]);
+                    prop_assert!((h.score - exact).abs() < 1e-5, "{name}: score {} vs {}", h.score, exact);
+                }
+                prop_assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+                let kth = want.last().unwrap().score;
+                for w in &want {
+                    total += 1;
+                    // A tie with the k-th exact score counts as found.
+                    if hits.iter().any(|h| h.id == w.id) || (w.score - kth).abs() < 1e-6 {
+                        found += 1;
+                    }
+                }
+            }
+            let recall = found as f64 / total as f64;
+            prop_assert!(recall >= QUANT_RECALL, "{name}: recall {recall}");
+        }
+    }
+}
+
+#[test]
+fn quantized_add_replace_remove_and_compact() {
+    let dim = 24;
+    let data = unit_vectors(3000, dim, 11);
+    let ids: Vec<u64> = (0..3000).collect();
+    for kind in [QuantKind::Int8, QuantKind::F16] {
+        let mut idx = QuantFlatIndex::new(kind, dim).unwrap();
+        idx.add(&ids, &data).unwrap();
+        // Replace id 5 with the vector of id 6, remove ids 0..2000 (forces compaction).
+        idx.add(&[5], &data[6 * dim..7 * dim]).unwrap();
+        assert_eq!(idx.len(), 3000);
+        let removed: Vec<u64> = (0..2000).filter(|&i| i != 5).collect();
+        assert_eq!(idx.remove(&removed).unwrap(), 1999);
+        assert_eq!(idx.remove(&removed).unwrap(), 0);
+        assert_eq!(idx.len(), 1001);
+        let q = &data[6 * dim..7 * dim];
+        let hits = idx.search(q, 3).unwrap();
+        // id 6 is gone; id 5 now carries its vector and must be the exact match.
+        assert_eq!(hits[0][0].id, 5, "{kind:?}");
+        assert!((hits[0][0].score - 1.0).abs() < 1e-5);
+        assert!(hits[0].iter().all(|h| h.id == 5 || h.id >= 2000));
+    }
+}

@@ -4,6 +4,7 @@
 //! (detected once, then cached) and fall back to the scalar reference otherwise.
 //! `unsafe` lives only inside the per-ISA kernel files, each block with a SAFETY note.
 
+pub mod blocked;
 mod isa;
 pub(crate) mod scalar;
 
@@ -11,6 +12,8 @@ pub(crate) mod scalar;
 mod neon;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_blocked;
 
 pub use isa::{Isa, Level};
 
@@ -40,6 +43,61 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
         #[cfg(target_arch = "aarch64")]
         Level::Neon => neon::dot_neon(isa, a, b),
         _ => scalar::dot(a, b),
+    }
+}
+
+/// Scores int8 queries against blocked int8 gallery codes (layout in [`blocked`]):
+/// `out[q * rows + r] = sum(code_u8 * query_i8)` for every row `r` of the blocks.
+///
+/// # Panics
+/// If the slices do not have the shapes of `nb` blocks, `nq` queries of `dp` values and
+/// `nq * nb * 16` outputs, or `dp` is not a multiple of 4.
+pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32]) {
+    let bb = blocked::int8_block_bytes(dp);
+    assert!(
+        dp > 0 && dp % 4 == 0,
+        "int8: padded dim must be a positive multiple of 4"
+    );
+    assert!(
+        blocks.len() % bb == 0 && queries.len() % dp == 0,
+        "int8: ragged input"
+    );
+    assert_eq!(
+        out.len(),
+        queries.len() / dp * (blocks.len() / bb) * blocked::BLOCK,
+        "int8: out size"
+    );
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512Vnni => x86_blocked::int8_vnni(blocks, dp, queries, out),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 | Level::Avx512 => x86_blocked::int8_avx2(blocks, dp, queries, out),
+        _ => blocked::int8_scores(blocks, dp, queries, out),
+    }
+}
+
+/// Scores f32 queries against blocked f16 gallery values (layout in [`blocked`]):
+/// `out[q * rows + r] = sum(f16 * f32)`.
+///
+/// # Panics
+/// On shapes that do not match, as for [`int8_block_scores`].
+pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
+    let bh = dim * blocked::BLOCK;
+    assert!(
+        dim > 0 && blocks.len() % bh == 0 && queries.len() % dim == 0,
+        "f16: ragged input"
+    );
+    assert_eq!(
+        out.len(),
+        queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK,
+        "f16: out size"
+    );
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 | Level::Avx512Vnni => x86_blocked::f16_avx512(blocks, dim, queries, out),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => x86_blocked::f16_avx2(blocks, dim, queries, out),
+        _ => blocked::f16_scores(blocks, dim, queries, out),
     }
 }
 

@@ -53,3 +53,63 @@ fn scalar_is_always_available() {
     assert_eq!(Isa::available()[0], Isa::scalar());
     assert!(Isa::available().contains(&Isa::best()));
 }
+
+fn int8_case() -> impl Strategy<Value = (usize, Vec<u8>, Vec<i8>)> {
+    (1usize..40, 1usize..6, 1usize..12).prop_flat_map(|(g, nb, nq)| {
+        let dp = g * 4;
+        (
+            Just(dp),
+            prop::collection::vec(any::<u8>(), dp * blocked::BLOCK * nb),
+            prop::collection::vec(-127i8..=127, dp * nq),
+        )
+    })
+}
+
+proptest! {
+    #[test]
+    fn int8_kernels_match_scalar_exactly((dp, blocks, qs) in int8_case()) {
+        let n = qs.len() / dp * blocks.len() / dp;
+        let mut want = vec![0.0; n];
+        blocked::int8_scores(&blocks, dp, &qs, &mut want);
+        for isa in Isa::available() {
+            let mut got = vec![f32::NAN; n];
+            int8_block_scores(isa, &blocks, dp, &qs, &mut got);
+            prop_assert_eq!(&got, &want, "{}", isa.name());
+        }
+    }
+
+    #[test]
+    fn f16_kernels_match_scalar(
+        (dim, blocks, qs) in (1usize..70, 1usize..6, 1usize..12).prop_flat_map(|(dim, nb, nq)| (
+            Just(dim),
+            prop::collection::vec(-1.0f32..1.0, dim * blocked::BLOCK * nb),
+            prop::collection::vec(-1.0f32..1.0, dim * nq),
+        ))
+    ) {
+        let blocks: Vec<u16> = blocks.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+        let n = qs.len() / dim * blocks.len() / dim;
+        let mut want = vec![0.0; n];
+        blocked::f16_scores(&blocks, dim, &qs, &mut want);
+        for isa in Isa::available() {
+            let mut got = vec![f32::NAN; n];
+            f16_block_scores(isa, &blocks, dim, &qs, &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((g - w).abs() <= 1e-4 * dim as f32, "{}: {} vs {}", isa.name(), g, w);
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_scalar_known_value() {
+    // One block, dp = 4: row r has codes [r, 0, 0, 255]; query [1, 0, 0, -1].
+    let mut blk = vec![0u8; 64];
+    for r in 0..16 {
+        blk[4 * r] = r as u8;
+        blk[4 * r + 3] = 255;
+    }
+    let mut out = vec![0.0; 16];
+    blocked::int8_scores(&blk, 4, &[1, 0, 0, -1], &mut out);
+    assert_eq!(out[0], -255.0);
+    assert_eq!(out[5], 5.0 - 255.0);
+}

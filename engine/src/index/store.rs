@@ -1,0 +1,214 @@
+//! Blocked code storage with slot ids, tombstones and f32 vectors for re-ranking.
+//! One `CodeStore` is a flat index's whole gallery or one IVF list.
+
+use super::TopK;
+use super::quant::{Int8Scales, QuantKind, put_f16, put_int8};
+use crate::vector::{self, Isa, blocked::BLOCK};
+
+/// Encoded queries in the form the kernels take.
+pub(crate) enum Encoded {
+    /// int8 codes, `dp` per query.
+    I8(Vec<i8>),
+    /// f32 values, `dim` per query (for f16 galleries).
+    F32(Vec<f32>),
+}
+
+/// Codes for a set of slots, in blocks of 16.
+#[derive(Debug, Clone)]
+pub(crate) enum Codes {
+    Int8(Vec<u8>),
+    F16(Vec<u16>),
+}
+
+/// One scanned partition.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeStore {
+    pub dim: usize,
+    /// Padded dim of the int8 layout (= dim for f16).
+    pub dp: usize,
+    pub codes: Codes,
+    /// Slot -> id (dead slots keep their old id).
+    pub ids: Vec<u64>,
+    pub live: Vec<bool>,
+    pub dead: usize,
+    /// Slot-major f32 vectors for the exact re-rank.
+    pub exact: Vec<f32>,
+}
+
+/// Blocks scored per kernel call: 64 x 16 rows x 512 B = 512 KiB of int8 codes stays in
+/// L2 while every query of the batch passes over it.
+const TILE_BLOCKS: usize = 64;
+
+impl CodeStore {
+    pub fn new(kind: QuantKind, dim: usize) -> Self {
+        let (dp, codes) = match kind {
+            QuantKind::Int8 => (dim.next_multiple_of(4), Codes::Int8(Vec::new())),
+            QuantKind::F16 => (dim, Codes::F16(Vec::new())),
+        };
+        CodeStore {
+            dim,
+            dp,
+            codes,
+            ids: Vec::new(),
+            live: Vec::new(),
+            dead: 0,
+            exact: Vec::new(),
+        }
+    }
+
+    /// Slots in use (live + dead).
+    pub fn slots(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn blocks(&self) -> usize {
+        self.ids.len().div_ceil(BLOCK)
+    }
+
+    /// Appends one vector; returns its slot.
+    pub fn push(
+        &mut self,
+        id: u64,
+        v: &[f32],
+        scales: Option<&Int8Scales>,
+        scratch: &mut Vec<i8>,
+    ) -> usize {
+        let slot = self.ids.len();
+        let r = slot % BLOCK;
+        match &mut self.codes {
+            Codes::Int8(bytes) => {
+                let bb = self.dp * BLOCK;
+                if r == 0 {
+                    // Empty slots hold the code of 0 so padding rows score alike.
+                    bytes.resize(bytes.len() + bb, 0x80);
+                }
+                scratch.resize(self.dp, 0);
+                scales.expect("int8 store needs scales").encode(v, scratch);
+                let start = bytes.len() - bb;
+                put_int8(&mut bytes[start..], r, scratch);
+            }
+            Codes::F16(halves) => {
+                let bh = self.dim * BLOCK;
+                if r == 0 {
+                    halves.resize(halves.len() + bh, 0);
+                }
+                let start = halves.len() - bh;
+                put_f16(&mut halves[start..], r, v);
+            }
+        }
+        self.ids.push(id);
+        self.live.push(true);
+        self.exact.extend_from_slice(v);
+        slot
+    }
+
+    pub fn kill(&mut self, slot: usize) {
+        if std::mem::replace(&mut self.live[slot], false) {
+            self.dead += 1;
+        }
+    }
+
+    pub fn exact_row(&self, slot: usize) -> &[f32] {
+        &self.exact[slot * self.dim..(slot + 1) * self.dim]
+    }
+
+    /// Scans blocks `[b0, b1)` for all `nq` queries and offers live slots to each
+    /// query's shortlist (scored by the approximate code score, slot as the "id").
+    pub fn scan(
+        &self,
+        isa: Isa,
+        enc: &Encoded,
+        nq: usize,
+        b0: usize,
+        b1: usize,
+        short: &mut [TopK],
+    ) {
+        let mut buf = Vec::new();
+        let mut t0 = b0;
+        while t0 < b1 {
+            let t1 = (t0 + TILE_BLOCKS).min(b1);
+            let rows = (t1 - t0) * BLOCK;
+            buf.resize(nq * rows, 0.0);
+            match (&self.codes, enc) {
+                (Codes::Int8(bytes), Encoded::I8(q)) => {
+                    let bb = self.dp * BLOCK;
+                    vector::int8_block_scores(isa, &bytes[t0 * bb..t1 * bb], self.dp, q, &mut buf);
+                }
+                (Codes::F16(halves), Encoded::F32(q)) => {
+                    let bh = self.dim * BLOCK;
+                    vector::f16_block_scores(isa, &halves[t0 * bh..t1 * bh], self.dim, q, &mut buf);
+                }
+                _ => unreachable!("query encoding matches the store kind"),
+            }
+            let first = t0 * BLOCK;
+            let valid = (self.ids.len() - first).min(rows);
+            for (qi, top) in short.iter_mut().enumerate() {
+                let scores = &buf[qi * rows..qi * rows + valid];
+                for (c, chunk) in scores.chunks(BLOCK).enumerate() {
+                    // Cheap vectorisable pre-check: most blocks have no row above the bar.
+                    let m = chunk.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    if m < top.threshold() {
+                        continue;
+                    }
+                    for (r, &s) in chunk.iter().enumerate() {
+                        let slot = first + c * BLOCK + r;
+                        if s >= top.threshold() && self.live[slot] {
+                            top.push(slot as u64, s);
+                        }
+                    }
+                }
+            }
+            t0 = t1;
+        }
+    }
+
+    /// Exact re-rank of a shortlist of slots into `out` (real ids, f32 scores).
+    pub fn rerank(&self, q: &[f32], short: TopK, out: &mut TopK) {
+        for h in short.into_sorted() {
+            let slot = h.id as usize;
+            out.push(self.ids[slot], vector::dot(q, self.exact_row(slot)));
+        }
+    }
+
+    /// Drops dead slots, re-packing codes (rebuilds from the exact vectors).
+    pub fn compacted(&self, kind: QuantKind, scales: Option<&Int8Scales>) -> CodeStore {
+        let mut s = CodeStore::new(kind, self.dim);
+        let mut scratch = Vec::new();
+        for slot in 0..self.slots() {
+            if self.live[slot] {
+                s.push(self.ids[slot], self.exact_row(slot), scales, &mut scratch);
+            }
+        }
+        s
+    }
+
+    /// Resident bytes: codes + exact vectors + ids + live flags.
+    pub fn bytes(&self) -> usize {
+        let codes = match &self.codes {
+            Codes::Int8(b) => b.len(),
+            Codes::F16(h) => 2 * h.len(),
+        };
+        codes + 4 * self.exact.len() + 8 * self.ids.len() + self.live.len()
+    }
+}
+
+/// Encodes `nq` queries for a store of this kind.
+pub(crate) fn encode_queries(
+    kind: QuantKind,
+    dim: usize,
+    scales: Option<&Int8Scales>,
+    queries: &[f32],
+) -> Encoded {
+    match kind {
+        QuantKind::Int8 => {
+            let dp = dim.next_multiple_of(4);
+            let s = scales.expect("int8 needs scales");
+            let mut out = vec![0i8; queries.len() / dim * dp];
+            for (q, o) in queries.chunks_exact(dim).zip(out.chunks_exact_mut(dp)) {
+                s.encode_query(q, o);
+            }
+            Encoded::I8(out)
+        }
+        QuantKind::F16 => Encoded::F32(queries.to_vec()),
+    }
+}

@@ -1,0 +1,62 @@
+//! Blocked layouts for quantized gallery scans, and their scalar reference kernels.
+//!
+//! Rows are stored in blocks of [`BLOCK`] = 16 so one 512-bit register holds one value
+//! per row, and a query value is broadcast against it: no horizontal sums, and a block
+//! of queries shares every load of the gallery (the point of batch search).
+//!
+//! * int8: `dp = dim` rounded up to a multiple of 4. A block is `dp / 4` groups of
+//!   64 bytes; group `g` holds, for rows `r = 0..16`, the 4 codes of dims `4g..4g+4`
+//!   at bytes `64g + 4r .. 64g + 4r + 4`. Gallery codes are stored biased (`u8 = i8 + 128`)
+//!   and queries as `i8`, the operand types of `vpdpbusd`. The kernels return
+//!   `sum(u8 * i8)`, which equals the signed dot product plus `128 * sum(query)`, the
+//!   same for every row of one query, so rankings are unaffected.
+//! * f16: a block is `dim` groups of 16 half floats (32 bytes), dim-major.
+
+/// Rows per block.
+pub const BLOCK: usize = 16;
+
+/// int8 block size in bytes for padded dimension `dp`.
+pub const fn int8_block_bytes(dp: usize) -> usize {
+    dp * BLOCK
+}
+
+/// Reference int8 kernel: `out[q * nb * 16 + b * 16 + r] = sum(u8 * i8)` as f32.
+pub(crate) fn int8_scores(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32]) {
+    let bb = int8_block_bytes(dp);
+    let nb = blocks.len() / bb;
+    let rows = nb * BLOCK;
+    for (qi, q) in queries.chunks_exact(dp).enumerate() {
+        for (b, blk) in blocks.chunks_exact(bb).enumerate() {
+            let mut acc = [0i32; BLOCK];
+            for (g, grp) in blk.chunks_exact(4 * BLOCK).enumerate() {
+                let qv = &q[4 * g..4 * g + 4];
+                for (r, a) in acc.iter_mut().enumerate() {
+                    for j in 0..4 {
+                        *a += grp[4 * r + j] as i32 * qv[j] as i32;
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                out[qi * rows + b * BLOCK + r] = *a as f32;
+            }
+        }
+    }
+}
+
+/// Reference f16 kernel: `out[q * nb * 16 + b * 16 + r] = sum(f16 * f32)`.
+pub(crate) fn f16_scores(blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
+    let bh = dim * BLOCK;
+    let nb = blocks.len() / bh;
+    let rows = nb * BLOCK;
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        for (b, blk) in blocks.chunks_exact(bh).enumerate() {
+            let mut acc = [0f32; BLOCK];
+            for (k, grp) in blk.chunks_exact(BLOCK).enumerate() {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = half::f16::from_bits(grp[r]).to_f32().mul_add(q[k], *a);
+                }
+            }
+            out[qi * rows + b * BLOCK..qi * rows + (b + 1) * BLOCK].copy_from_slice(&acc);
+        }
+    }
+}
