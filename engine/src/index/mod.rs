@@ -6,12 +6,15 @@
 //! tested against.
 
 mod flat;
+mod ivf;
+mod kmeans;
 mod qflat;
 mod quant;
 mod store;
 mod topk;
 
 pub use flat::FlatIndex;
+pub use ivf::IvfIndex;
 pub use qflat::QuantFlatIndex;
 pub use quant::{Int8Scales, QuantKind};
 pub use topk::TopK;

@@ -61,6 +61,10 @@ impl CodeStore {
         self.ids.len()
     }
 
+    pub fn live_len_nonzero(&self) -> bool {
+        self.ids.len() > self.dead
+    }
+
     pub fn blocks(&self) -> usize {
         self.ids.len().div_ceil(BLOCK)
     }
