@@ -78,6 +78,11 @@ impl IvfIndex {
         self.nlist
     }
 
+    /// Code bytes per vector (what a probed list costs to scan per vector).
+    pub fn scanned_bytes_per_vector(&self) -> usize {
+        self.kind.bytes_per_vector(self.dim)
+    }
+
     /// Resident bytes: codes, re-rank vectors, ids, centroids.
     pub fn bytes(&self) -> usize {
         self.lists.iter().map(CodeStore::bytes).sum::<usize>() + 4 * self.nlist * self.dim
