@@ -21,3 +21,17 @@ fn leader_matches_the_python_reference_counts() {
         assert!(t.minutiae.iter().all(|m| m.quality >= 0.6 && m.x >= 0.0 && (m.x as u32) < img.width));
     }
 }
+
+#[test]
+fn genuine_pairs_outscore_impostors_on_real_prints() {
+    use epatrol_engine::finger::mcc::{MccTemplate, similarity};
+    let leader = Leader::open_default(2).expect("LEADER model");
+    let t = |rel: &str| {
+        let img = image::decode(&std::fs::read(dataset(rel)).unwrap()).unwrap();
+        MccTemplate::new(&leader.extract(&img, 569.0).unwrap())
+    };
+    let (a1, a2, b1) = (t("fvc2002_db2_b/101_1.tif"), t("fvc2002_db2_b/101_2.tif"), t("fvc2002_db2_b/102_1.tif"));
+    let genuine = similarity(&a1, &a2);
+    let impostor = similarity(&a1, &b1).max(similarity(&a2, &b1));
+    assert!(genuine > 2.0 * impostor, "genuine {genuine} vs impostor {impostor}");
+}

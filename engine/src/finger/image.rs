@@ -164,7 +164,7 @@ fn stated_ppi(bytes: &[u8], format: Format) -> Option<f32> {
         Format::Bmp => {
             // BITMAPINFOHEADER: biXPelsPerMeter at offset 14 + 24.
             let ppm = i32::from_le_bytes(bytes.get(38..42)?.try_into().ok()?);
-            (ppm > 0).then(|| ppm as f32 * 0.0254)
+            (ppm > 0).then_some(ppm as f32 * 0.0254)
         }
         _ => None,
     }

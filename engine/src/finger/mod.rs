@@ -4,9 +4,16 @@
 //! - [`wsq`]: WSQ decoder.
 //! - [`leader`]: LEADER ONNX minutiae extraction.
 //! - [`template`]: the minutiae template type.
+//! - [`iso19794`]: ISO/IEC 19794-2:2005 (and ANSI INCITS 378) template import/export.
+//! - [`mcc`]: Minutia Cylinder-Code matcher (why MCC: see the module doc).
+//! - [`dataset`], [`eval`]: FVC-protocol evaluation over a dataset folder.
 
+pub mod dataset;
+pub mod eval;
 pub mod image;
+pub mod iso19794;
 pub mod leader;
+pub mod mcc;
 pub mod template;
 pub mod wsq;
 
