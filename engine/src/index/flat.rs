@@ -6,11 +6,16 @@ use rayon::prelude::*;
 
 use super::{GalleryIndex, Hit, TopK, check_add, check_dim, check_queries};
 use crate::Result;
-use crate::vector::{self, Isa};
+use crate::vector::{
+    self, Isa, Level,
+    blocked::{self, BLOCK},
+};
 
 /// Rows per tile: 128 rows x 512 d x 4 B = 256 KiB stays in L2 while every query of the
 /// batch is scored against it, so the gallery streams from memory once per batch.
 const TILE_BYTES: usize = 256 * 1024;
+/// From this many queries on, packing row tiles pays for itself.
+const PACK_MIN_QUERIES: usize = 4;
 /// Below this many rows per thread, splitting across threads costs more than it saves.
 const MIN_ROWS_PER_SHARD: usize = 4096;
 
@@ -63,20 +68,40 @@ impl FlatIndex {
         &self.data[r * self.dim..(r + 1) * self.dim]
     }
 
-    /// Scores rows `[lo, hi)` against every query, one L2-sized tile of rows at a time.
+    /// Scores rows `[lo, hi)` against every query. Each L2-sized tile of rows is packed
+    /// into the blocked layout once and then shared by every query of the batch
+    /// (register-tiled FMA kernel); single queries use the row-wise dot kernel, which
+    /// avoids the packing pass.
     fn scan(&self, isa: Isa, queries: &[f32], k: usize, lo: usize, hi: usize) -> Vec<TopK> {
         let d = self.dim;
         let nq = queries.len() / d;
         let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-        let tile = (TILE_BYTES / (d * 4)).max(1);
+        let tile = (TILE_BYTES / (d * 4)).next_multiple_of(BLOCK).max(BLOCK);
+        let (mut packed, mut scores) = (Vec::new(), Vec::new());
         let mut t0 = lo;
         while t0 < hi {
             let t1 = (t0 + tile).min(hi);
-            for (q, top) in queries.chunks_exact(d).zip(tops.iter_mut()) {
-                for r in t0..t1 {
-                    let s = vector::dot_with(isa, q, self.row(r));
-                    if s >= top.threshold() {
-                        top.push(self.ids[r], s);
+            // Packing only pays with the AVX-512 tile kernel (others use the row kernel).
+            let tiled = matches!(isa.level(), Level::Avx512 | Level::Avx512Vnni);
+            if nq < PACK_MIN_QUERIES || !tiled {
+                for (q, top) in queries.chunks_exact(d).zip(tops.iter_mut()) {
+                    for r in t0..t1 {
+                        let s = vector::dot_with(isa, q, self.row(r));
+                        if s >= top.threshold() {
+                            top.push(self.ids[r], s);
+                        }
+                    }
+                }
+            } else {
+                blocked::pack_f32(&self.data[t0 * d..t1 * d], d, &mut packed);
+                let rows = (t1 - t0).next_multiple_of(BLOCK);
+                scores.resize(nq * rows, 0.0);
+                vector::f32_block_scores(isa, &packed, d, queries, &mut scores);
+                for (qi, top) in tops.iter_mut().enumerate() {
+                    for (r, &s) in scores[qi * rows..qi * rows + (t1 - t0)].iter().enumerate() {
+                        if s >= top.threshold() {
+                            top.push(self.ids[t0 + r], s);
+                        }
                     }
                 }
             }

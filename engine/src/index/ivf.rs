@@ -208,28 +208,47 @@ impl GalleryIndex for IvfIndex {
             }
         }
         let enc_all = encode_queries(self.kind, d, self.scales.as_ref(), queries);
-        // 3. Scan each probed list once for all its queries. Code scores are comparable
-        //    across lists (global scales, one encoding per query), so shortlists merge.
-        let parts: Vec<(usize, Vec<TopK>)> = by_list
-            .par_iter()
-            .enumerate()
-            .filter(|(li, qs)| !qs.is_empty() && self.lists[*li].live_len_nonzero())
-            .map(|(li, qs)| {
-                let enc = gather(&enc_all, qs, d);
-                let mut short: Vec<TopK> = qs.iter().map(|_| TopK::new(l)).collect();
-                let st = &self.lists[li];
-                st.scan(isa, &enc, qs.len(), 0, st.blocks(), &mut short);
-                (li, short)
+        // 3. Queries are split across threads; each thread walks the probed lists in
+        //    order, scanning a list once for all of its queries that probe it, and keeps
+        //    one shortlist per query so its threshold stays tight across lists. Code
+        //    scores are comparable across lists (global scales, one encoding per query).
+        let shards = rayon::current_num_threads().min(nq.div_ceil(8)).max(1);
+        let per = nq.div_ceil(shards);
+        let merged: Vec<TopK> = (0..shards)
+            .into_par_iter()
+            .flat_map_iter(|s| {
+                let (q0, q1) = (s * per, ((s + 1) * per).min(nq));
+                let mut short: Vec<TopK> = (q0..q1).map(|_| TopK::new(l)).collect();
+                for (li, qs) in by_list.iter().enumerate() {
+                    let st = &self.lists[li];
+                    // by_list is sorted by query number, so this shard's part is a range.
+                    let a = qs.partition_point(|&q| (q as usize) < q0);
+                    let b = qs.partition_point(|&q| (q as usize) < q1);
+                    if a == b || !st.live_len_nonzero() {
+                        continue;
+                    }
+                    let mine = &qs[a..b];
+                    let enc = gather(&enc_all, mine, d);
+                    let mut tops: Vec<TopK> = mine
+                        .iter()
+                        .map(|&q| std::mem::replace(&mut short[q as usize - q0], TopK::new(0)))
+                        .collect();
+                    st.scan(
+                        isa,
+                        &enc,
+                        mine.len(),
+                        0,
+                        st.blocks(),
+                        (li as u64) << 32,
+                        &mut tops,
+                    );
+                    for (&q, t) in mine.iter().zip(tops) {
+                        short[q as usize - q0] = t;
+                    }
+                }
+                short
             })
             .collect();
-        let mut merged: Vec<TopK> = (0..nq).map(|_| TopK::new(l)).collect();
-        for (li, shorts) in parts {
-            for (&qi, sh) in by_list[li].iter().zip(shorts) {
-                for h in sh.into_sorted() {
-                    merged[qi as usize].push(((li as u64) << 32) | h.id, h.score);
-                }
-            }
-        }
         // 4. Exact re-rank of each query's merged shortlist.
         Ok(merged
             .into_par_iter()

@@ -148,8 +148,15 @@ impl GalleryIndex for QuantFlatIndex {
             .into_par_iter()
             .map(|s| {
                 let mut short: Vec<TopK> = (0..nq).map(|_| TopK::new(l)).collect();
-                self.store
-                    .scan(isa, &enc, nq, s * per, ((s + 1) * per).min(nb), &mut short);
+                self.store.scan(
+                    isa,
+                    &enc,
+                    nq,
+                    s * per,
+                    ((s + 1) * per).min(nb),
+                    0,
+                    &mut short,
+                );
                 short
                     .into_iter()
                     .zip(queries.chunks_exact(self.dim))

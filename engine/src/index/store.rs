@@ -118,6 +118,8 @@ impl CodeStore {
 
     /// Scans blocks `[b0, b1)` for all `nq` queries and offers live slots to each
     /// query's shortlist (scored by the approximate code score, slot as the "id").
+    /// `tag` is OR-ed into the slot (IVF puts the list number in the high bits).
+    #[allow(clippy::too_many_arguments)]
     pub fn scan(
         &self,
         isa: Isa,
@@ -125,6 +127,7 @@ impl CodeStore {
         nq: usize,
         b0: usize,
         b1: usize,
+        tag: u64,
         short: &mut [TopK],
     ) {
         let mut buf = Vec::new();
@@ -157,7 +160,7 @@ impl CodeStore {
                     for (r, &s) in chunk.iter().enumerate() {
                         let slot = first + c * BLOCK + r;
                         if s >= top.threshold() && self.live[slot] {
-                            top.push(slot as u64, s);
+                            top.push(tag | slot as u64, s);
                         }
                     }
                 }

@@ -11,6 +11,8 @@
 //!   `sum(u8 * i8)`, which equals the signed dot product plus `128 * sum(query)`, the
 //!   same for every row of one query, so rankings are unaffected.
 //! * f16: a block is `dim` groups of 16 half floats (32 bytes), dim-major.
+//! * f32: as f16 with 4-byte floats (the exact flat index packs row tiles into this
+//!   layout on the fly for batch search).
 
 /// Rows per block.
 pub const BLOCK: usize = 16;
@@ -57,6 +59,39 @@ pub(crate) fn f16_scores(blocks: &[u16], dim: usize, queries: &[f32], out: &mut 
                 }
             }
             out[qi * rows + b * BLOCK..qi * rows + (b + 1) * BLOCK].copy_from_slice(&acc);
+        }
+    }
+}
+
+/// Reference f32 kernel (blocked layout as f16): `out[q * rows + r] = sum(g * q)`.
+pub(crate) fn f32_scores(blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
+    let bh = dim * BLOCK;
+    let nb = blocks.len() / bh;
+    let rows = nb * BLOCK;
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        for (b, blk) in blocks.chunks_exact(bh).enumerate() {
+            let mut acc = [0f32; BLOCK];
+            for (k, grp) in blk.chunks_exact(BLOCK).enumerate() {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = grp[r].mul_add(q[k], *a);
+                }
+            }
+            out[qi * rows + b * BLOCK..qi * rows + (b + 1) * BLOCK].copy_from_slice(&acc);
+        }
+    }
+}
+
+/// Packs row-major rows (`rows.len() / dim` of them, zero-padded to whole blocks) into
+/// the blocked f32 layout.
+pub fn pack_f32(rows: &[f32], dim: usize, out: &mut Vec<f32>) {
+    let n = rows.len() / dim;
+    let nb = n.div_ceil(BLOCK);
+    out.clear();
+    out.resize(nb * dim * BLOCK, 0.0);
+    for (i, row) in rows.chunks_exact(dim).enumerate() {
+        let base = (i / BLOCK) * dim * BLOCK + i % BLOCK;
+        for (k, x) in row.iter().enumerate() {
+            out[base + k * BLOCK] = *x;
         }
     }
 }

@@ -101,6 +101,29 @@ pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], o
     }
 }
 
+/// Scores f32 queries against blocked f32 rows (layout in [`blocked`], see
+/// [`blocked::pack_f32`]): `out[q * rows + r] = sum(g * q)`.
+///
+/// # Panics
+/// On shapes that do not match, as for [`int8_block_scores`].
+pub fn f32_block_scores(isa: Isa, blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
+    let bh = dim * blocked::BLOCK;
+    assert!(
+        dim > 0 && blocks.len() % bh == 0 && queries.len() % dim == 0,
+        "f32: ragged input"
+    );
+    assert_eq!(
+        out.len(),
+        queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK,
+        "f32: out size"
+    );
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 | Level::Avx512Vnni => x86_blocked::f32_avx512(blocks, dim, queries, out),
+        _ => blocked::f32_scores(blocks, dim, queries, out),
+    }
+}
+
 /// Squared L2 norm.
 #[inline]
 pub fn norm_sq(a: &[f32]) -> f32 {

@@ -113,3 +113,34 @@ fn int8_scalar_known_value() {
     assert_eq!(out[0], -255.0);
     assert_eq!(out[5], 5.0 - 255.0);
 }
+
+proptest! {
+    #[test]
+    fn f32_block_kernels_match_row_dot(
+        (dim, rows, qs) in (1usize..70, 1usize..50, 1usize..12).prop_flat_map(|(dim, n, nq)| (
+            Just(dim),
+            prop::collection::vec(-1.0f32..1.0, dim * n),
+            prop::collection::vec(-1.0f32..1.0, dim * nq),
+        ))
+    ) {
+        let n = rows.len() / dim;
+        let mut packed = Vec::new();
+        blocked::pack_f32(&rows, dim, &mut packed);
+        let padded = n.next_multiple_of(blocked::BLOCK);
+        for isa in Isa::available() {
+            let mut got = vec![f32::NAN; qs.len() / dim * padded];
+            f32_block_scores(isa, &packed, dim, &qs, &mut got);
+            for (qi, q) in qs.chunks_exact(dim).enumerate() {
+                for (r, row) in rows.chunks_exact(dim).enumerate() {
+                    let want = scalar::dot(q, row);
+                    let g = got[qi * padded + r];
+                    prop_assert!((g - want).abs() <= 1e-5 * dim as f32, "{}: {} vs {}", isa.name(), g, want);
+                }
+                // Padding rows score exactly zero.
+                for r in n..padded {
+                    prop_assert_eq!(got[qi * padded + r], 0.0);
+                }
+            }
+        }
+    }
+}

@@ -240,3 +240,68 @@ unsafe fn avx2_f16_block(g: *const u16, q: *const f32, dim: usize, out: *mut f32
         _mm256_storeu_ps(out.add(8), hi);
     }
 }
+
+// ------------------------------------------------------------------ f32, AVX-512
+
+/// Safe entry: caller guarantees (via `Isa`) avx512f. Same tiling as `f16_avx512`.
+pub(super) fn f32_avx512(blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
+    let bh = dim * BLOCK;
+    let nb = blocks.len() / bh;
+    let nq = queries.len() / dim;
+    let rows = nb * BLOCK;
+    assert!(out.len() >= nq * rows);
+    let mut q0 = 0;
+    while q0 < nq {
+        let take = if nq - q0 >= NQ { NQ } else { 1 };
+        let mut b = 0;
+        while b < nb {
+            let bt = if nb - b >= 2 { 2 } else { 1 };
+            // SAFETY: as in `int8_vnni`, with floats instead of bytes.
+            unsafe {
+                let gp = blocks.as_ptr().add(b * bh);
+                let qp = queries.as_ptr().add(q0 * dim);
+                let op = out.as_mut_ptr().add(q0 * rows + b * BLOCK);
+                match (take, bt) {
+                    (NQ, 2) => f32_tile::<NQ, 2>(gp, bh, qp, dim, op, rows),
+                    (NQ, _) => f32_tile::<NQ, 1>(gp, bh, qp, dim, op, rows),
+                    (_, 2) => f32_tile::<1, 2>(gp, bh, qp, dim, op, rows),
+                    _ => f32_tile::<1, 1>(gp, bh, qp, dim, op, rows),
+                }
+            }
+            b += bt;
+        }
+        q0 += take;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_tile<const Q: usize, const B: usize>(
+    g: *const f32,
+    bh: usize,
+    q: *const f32,
+    dim: usize,
+    out: *mut f32,
+    rows: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); Q]; B];
+    // SAFETY (whole body): B blocks of bh floats at g, Q queries of dim floats at q.
+    unsafe {
+        for k in 0..dim {
+            let mut gv = [_mm512_setzero_ps(); B];
+            for (j, v) in gv.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(g.add(j * bh + k * BLOCK));
+            }
+            for i in 0..Q {
+                let qv = _mm512_set1_ps(*q.add(i * dim + k));
+                for j in 0..B {
+                    acc[j][i] = _mm512_fmadd_ps(gv[j], qv, acc[j][i]);
+                }
+            }
+        }
+        for i in 0..Q {
+            for (j, a) in acc.iter().enumerate() {
+                _mm512_storeu_ps(out.add(i * rows + j * BLOCK), a[i]);
+            }
+        }
+    }
+}
