@@ -1,0 +1,45 @@
+//! Command-line interface: one file per command group; this file only wires them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod models;
+
+/// E-patrol: real-time 1:N identification (fingerprint, face) and body-camera evidence vault.
+#[derive(Debug, Parser)]
+#[command(name = "epatrol", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory (catalog, vault, keys). Created on first use.
+    #[arg(long, global = true, env = "EPATROL_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the models in the manifest and check their files and checksums.
+    Models(models::ModelsArgs),
+    /// Benchmarks (`bench index`: gallery search, same JSON keys as shared/bench/faiss_anchor.py).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs a parsed command line; the exit code on success (some commands report failures
+/// through it, e.g. `verify`).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Models(a) => models::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+#[allow(dead_code)] // used by the catalog commands as they land
+/// A tokio runtime for commands that talk to the catalog or the vault.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

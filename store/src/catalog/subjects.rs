@@ -1,0 +1,255 @@
+//! Subjects (identity data + flags) and their biometric templates.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Catalog, now_rfc3339};
+use crate::error::{Result, StoreError};
+
+/// Operational flags that travel with an identification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flags {
+    /// Has a criminal conviction.
+    pub convicted: bool,
+    /// Wanted: escort to the station.
+    pub wanted: bool,
+    /// Reported missing: escort to the station.
+    pub missing: bool,
+    /// Under preventive supervision.
+    pub preventive_supervision: bool,
+    /// Under probation supervision.
+    pub probation_supervision: bool,
+    /// Under administrative supervision.
+    pub administrative_supervision: bool,
+}
+
+impl Flags {
+    /// Wanted and missing people are escorted to the station (MISSION.md).
+    pub fn escort_required(&self) -> bool {
+        self.wanted || self.missing
+    }
+}
+
+/// Identity data for a new subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewSubject {
+    /// Caller-chosen unique id (e.g. a registry number).
+    pub external_id: String,
+    /// Family name.
+    pub surname: String,
+    /// Given name.
+    pub given_name: String,
+    /// Patronymic (may be empty).
+    pub patronymic: String,
+    /// Date of birth, ISO 8601 (may be empty).
+    pub date_of_birth: String,
+    /// Registered address (may be empty).
+    pub address: String,
+    /// Flags.
+    pub flags: Flags,
+}
+
+/// A stored subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Subject {
+    /// Catalog row id.
+    pub id: i64,
+    /// Identity data and flags.
+    #[serde(flatten)]
+    pub data: NewSubject,
+    /// When enrolled (RFC 3339).
+    pub created_at: String,
+}
+
+/// A template to store with a subject.
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    /// `face` or `finger`.
+    pub modality: String,
+    /// Model that produced it (manifest name).
+    pub model: String,
+    /// Finger position for fingerprints.
+    pub position: Option<i64>,
+    /// Quality score of the source image.
+    pub quality: f64,
+    /// Encoded template (for faces: little-endian f32 embedding).
+    pub data: Vec<u8>,
+    /// sha256 of the source image.
+    pub source_sha256: String,
+}
+
+/// A stored template, as loaded to build the search index.
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    /// Template row id (the id in the search index).
+    pub id: i64,
+    /// Owner.
+    pub subject_id: i64,
+    /// Finger position, if any.
+    pub position: Option<i64>,
+    /// Encoded template.
+    pub data: Vec<u8>,
+}
+
+const SUBJECT_COLUMNS: &str = "id, external_id, surname, given_name, patronymic, date_of_birth, address, \
+     convicted, wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at";
+
+fn subject_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Subject> {
+    Ok(Subject {
+        id: r.try_get("id")?,
+        data: NewSubject {
+            external_id: r.try_get("external_id")?,
+            surname: r.try_get("surname")?,
+            given_name: r.try_get("given_name")?,
+            patronymic: r.try_get("patronymic")?,
+            date_of_birth: r.try_get("date_of_birth")?,
+            address: r.try_get("address")?,
+            flags: Flags {
+                convicted: r.try_get("convicted")?,
+                wanted: r.try_get("wanted")?,
+                missing: r.try_get("missing")?,
+                preventive_supervision: r.try_get("preventive_supervision")?,
+                probation_supervision: r.try_get("probation_supervision")?,
+                administrative_supervision: r.try_get("administrative_supervision")?,
+            },
+        },
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Catalog {
+    /// Enrols a subject with its templates in one transaction: either all rows are written
+    /// or none. An existing `external_id` is a conflict (nothing is overwritten).
+    pub async fn enroll(&self, s: &NewSubject, templates: &[NewTemplate]) -> Result<(i64, Vec<i64>)> {
+        if s.external_id.trim().is_empty() || s.surname.trim().is_empty() || s.given_name.trim().is_empty() {
+            return Err(StoreError::Invalid("external id, surname and given name are required".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_rfc3339();
+        let f = &s.flags;
+        let res = sqlx::query(
+            "INSERT INTO subjects (external_id, surname, given_name, patronymic, date_of_birth, address, \
+             convicted, wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.external_id)
+        .bind(&s.surname)
+        .bind(&s.given_name)
+        .bind(&s.patronymic)
+        .bind(&s.date_of_birth)
+        .bind(&s.address)
+        .bind(f.convicted)
+        .bind(f.wanted)
+        .bind(f.missing)
+        .bind(f.preventive_supervision)
+        .bind(f.probation_supervision)
+        .bind(f.administrative_supervision)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await;
+        let subject_id = match res {
+            Ok(r) => r.last_insert_rowid(),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("subject {}", s.external_id)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ids = insert_templates(&mut tx, subject_id, templates, &now).await?;
+        tx.commit().await?;
+        Ok((subject_id, ids))
+    }
+
+    /// Adds templates to an existing subject (one transaction).
+    pub async fn add_templates(&self, subject_id: i64, templates: &[NewTemplate]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM subjects WHERE id = ?").bind(subject_id).fetch_optional(&mut *tx).await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("subject {subject_id}")));
+        }
+        let ids = insert_templates(&mut tx, subject_id, templates, &now_rfc3339()).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// A subject by row id.
+    pub async fn subject(&self, id: i64) -> Result<Subject> {
+        let row = sqlx::query(&format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("subject {id}")))?;
+        subject_from_row(&row)
+    }
+
+    /// A subject by external id.
+    pub async fn subject_by_external_id(&self, external_id: &str) -> Result<Subject> {
+        let row = sqlx::query(&format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE external_id = ?"))
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("subject".into()))?;
+        subject_from_row(&row)
+    }
+
+    /// Number of subjects and templates.
+    pub async fn counts(&self) -> Result<(i64, i64)> {
+        let s: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subjects").fetch_one(&self.pool).await?;
+        let t: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM templates").fetch_one(&self.pool).await?;
+        Ok((s, t))
+    }
+
+    /// Every template of one modality and model (to build the in-memory index at start).
+    pub async fn templates(&self, modality: &str, model: &str) -> Result<Vec<TemplateRow>> {
+        let rows = sqlx::query(
+            "SELECT id, subject_id, position, data FROM templates WHERE modality = ? AND model = ? ORDER BY id",
+        )
+        .bind(modality)
+        .bind(model)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TemplateRow {
+                    id: r.try_get("id")?,
+                    subject_id: r.try_get("subject_id")?,
+                    position: r.try_get("position")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_templates(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    subject_id: i64,
+    templates: &[NewTemplate],
+    now: &str,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(templates.len());
+    for t in templates {
+        let res = sqlx::query(
+            "INSERT INTO templates (subject_id, modality, model, position, quality, data, source_sha256, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(subject_id)
+        .bind(&t.modality)
+        .bind(&t.model)
+        .bind(t.position)
+        .bind(t.quality)
+        .bind(&t.data)
+        .bind(&t.source_sha256)
+        .bind(now)
+        .execute(&mut **tx)
+        .await;
+        match res {
+            Ok(r) => ids.push(r.last_insert_rowid()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict("this image is already enrolled for the subject".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ids)
+}
