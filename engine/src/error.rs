@@ -34,6 +34,15 @@ pub enum EngineError {
     /// The operation is not supported by this index or model.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A persisted file (index segment, tombstone list) failed its checks at open: bad
+    /// magic or version, wrong length or checksum. Never served; rebuild from the catalog.
+    #[error("corrupt {path}: {reason}")]
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// Which check failed.
+        reason: String,
+    },
     /// File system error (index segments, model files).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

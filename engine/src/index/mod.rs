@@ -10,6 +10,7 @@ mod ivf;
 mod kmeans;
 mod qflat;
 mod quant;
+mod segment;
 mod store;
 mod topk;
 
@@ -17,6 +18,7 @@ pub use flat::FlatIndex;
 pub use ivf::IvfIndex;
 pub use qflat::QuantFlatIndex;
 pub use quant::{Int8Scales, QuantKind};
+pub use segment::{SegmentFile, SegmentStore};
 pub use topk::TopK;
 
 use crate::{EngineError, Result};
