@@ -24,11 +24,11 @@ use serde::Serialize;
 use crate::finger::mcc::{self, CELLS, MccTemplate, WORDS};
 
 /// Hash tables.
-pub const L: usize = 24;
+pub const L: usize = 32;
 /// Bits per hash key (a table has 2^H buckets).
-pub const H: usize = 16;
+pub const H: usize = 10;
 /// Keys with fewer ones are not indexed (uninformative, very frequent).
-pub const MIN_KEY_ONES: u32 = 3;
+pub const MIN_KEY_ONES: u32 = 2;
 
 /// One search hit at subject level.
 #[derive(Debug, Clone, Serialize)]
@@ -100,7 +100,8 @@ impl FingerIndex {
                 let mut n = 0;
                 while n < H {
                     let c = (next() % CELLS as u64) as u16;
-                    if !h[..n].contains(&c) {
+                    // corner cells are always 0: a key bit there would be wasted
+                    if mcc::cell_in_radius(c as usize) && !h[..n].contains(&c) {
                         h[n] = c;
                         n += 1;
                     }
@@ -134,6 +135,11 @@ impl FingerIndex {
         self.subjects.len()
     }
 
+    /// Subject id of template number `t` (as returned by [`FingerIndex::candidates`]).
+    pub fn subject_of(&self, t: u32) -> &str {
+        &self.subjects[self.entries[t as usize].subject as usize]
+    }
+
     /// Enrols one template of `subject`'s finger `finger` (ISO position, 0 = unknown).
     pub fn add(&mut self, subject: &str, finger: u8, template: MccTemplate) {
         let sid = *self.subject_ids.entry(subject.to_string()).or_insert_with(|| {
@@ -158,23 +164,27 @@ impl FingerIndex {
 
     /// Candidate stage: the `k` templates with the most normalised LSH votes.
     pub fn candidates(&self, probe: &MccTemplate, k: usize) -> (Vec<u32>, usize) {
-        let mut votes = vec![0u16; self.templates.len()];
+        let mut votes = vec![0f32; self.templates.len()];
+        let n = self.templates.len().max(1) as f32;
         for (l, h) in self.hashes.iter().enumerate() {
             for i in 0..probe.len() {
                 let kk = key(probe.cyl(i), h);
                 if kk.count_ones() < MIN_KEY_ONES {
                     continue;
                 }
-                for &t in &self.buckets[(l << H) | kk as usize] {
-                    votes[t as usize] = votes[t as usize].saturating_add(1);
+                let bucket = &self.buckets[(l << H) | kk as usize];
+                // inverse document frequency: a key shared by half the gallery says little
+                let w = (n / bucket.len().max(1) as f32).ln().max(0.0);
+                for &t in bucket {
+                    votes[t as usize] += w;
                 }
             }
         }
         let mut scored: Vec<(f32, u32)> = votes
             .iter()
             .enumerate()
-            .filter(|(_, v)| **v > 0)
-            .map(|(t, &v)| (v as f32 / (self.templates[t].len().max(1) as f32).sqrt(), t as u32))
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(t, &v)| (v / (self.templates[t].len().max(1) as f32).sqrt(), t as u32))
             .collect();
         let voted = scored.len();
         if scored.len() > k {
