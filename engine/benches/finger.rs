@@ -157,7 +157,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. 1:N
     let gallery_n = env_usize("FINGER_BENCH_GALLERY", 100_000);
     let shortlist = env_usize("FINGER_BENCH_SHORTLIST", 2000);
-    let mut idx = FingerIndex::new();
+    let mut idx = FingerIndex::with_params(
+        env_usize("FINGER_BENCH_LSH_TABLES", epatrol_engine::finger::index::L),
+        env_usize("FINGER_BENCH_LSH_BITS", epatrol_engine::finger::index::H),
+    );
     for (subj, imp, t) in &real {
         if *imp <= 2 {
             idx.add(subj, 0, t.clone());

@@ -3,7 +3,9 @@
 //! Cylinder-Code", IEEE TPAMI 33(5), 2011), then full [`mcc::similarity`] of the
 //! shortlist on rayon, then subject-level fusion over fingers.
 //!
-//! Candidate stage: `L` hash functions, each the concatenation of `H` fixed cell bits of a
+//! Candidate stage (defaults chosen on the real FVC probes against a 2 000-template
+//! gallery at 10 % penetration: 16-bit keys kept the mate 90 % of the time, 10-bit 96.7 %,
+//! 12-bit × 64 tables 98.3 %; memory ≈ 64 × 4 bytes per indexed cylinder): `L` hash functions, each the concatenation of `H` fixed cell bits of a
 //! cylinder; a gallery template is voted for once per (query cylinder, table) whose hash
 //! bucket holds one of its cylinders. Buckets whose key has fewer than
 //! [`MIN_KEY_ONES`] ones are not indexed: nearly empty cylinder samples occur in every
@@ -23,10 +25,10 @@ use serde::Serialize;
 
 use crate::finger::mcc::{self, CELLS, MccTemplate, WORDS};
 
-/// Hash tables.
-pub const L: usize = 32;
-/// Bits per hash key (a table has 2^H buckets).
-pub const H: usize = 10;
+/// Default number of hash tables.
+pub const L: usize = 64;
+/// Default bits per hash key (a table has 2^H buckets).
+pub const H: usize = 12;
 /// Keys with fewer ones are not indexed (uninformative, very frequent).
 pub const MIN_KEY_ONES: u32 = 2;
 
@@ -61,9 +63,11 @@ pub struct FingerIndex {
     entries: Vec<Entry>,
     subjects: Vec<String>,
     subject_ids: HashMap<String, u32>,
-    /// `L` hash functions, `H` cell indices each.
-    hashes: Vec<[u16; H]>,
-    /// `L * 2^H` posting lists of template numbers.
+    /// One hash function per table: the cell indices whose bits form the key.
+    hashes: Vec<Vec<u16>>,
+    /// Key bits per table.
+    bits: usize,
+    /// `tables * 2^bits` posting lists of template numbers.
     buckets: Vec<Vec<u32>>,
 }
 
@@ -78,13 +82,19 @@ fn cell_bit(cyl: &[u64], cell: u16) -> u32 {
     ((cyl[cell as usize / 64] >> (cell % 64)) & 1) as u32
 }
 
-fn key(cyl: &[u64], hash: &[u16; H]) -> u32 {
+fn key(cyl: &[u64], hash: &[u16]) -> u32 {
     hash.iter().fold(0u32, |k, &c| (k << 1) | cell_bit(cyl, c))
 }
 
 impl FingerIndex {
-    /// An empty index with deterministic hash functions.
+    /// An empty index with the default [`L`] tables of [`H`]-bit keys.
     pub fn new() -> Self {
+        Self::with_params(L, H)
+    }
+
+    /// An empty index with `tables` hash tables of `bits`-bit keys (deterministic).
+    pub fn with_params(tables: usize, bits: usize) -> Self {
+        assert!((1..=24).contains(&bits), "key bits must be 1..=24");
         // Each table samples H distinct cells (xorshift, fixed seed: enrolled indexes stay
         // valid across runs).
         let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -94,11 +104,11 @@ impl FingerIndex {
             s ^= s << 17;
             s
         };
-        let hashes = (0..L)
+        let hashes = (0..tables)
             .map(|_| {
-                let mut h = [0u16; H];
+                let mut h = vec![0u16; bits];
                 let mut n = 0;
-                while n < H {
+                while n < bits {
                     let c = (next() % CELLS as u64) as u16;
                     // corner cells are always 0: a key bit there would be wasted
                     if mcc::cell_in_radius(c as usize) && !h[..n].contains(&c) {
@@ -116,7 +126,8 @@ impl FingerIndex {
             subjects: Vec::new(),
             subject_ids: HashMap::new(),
             hashes,
-            buckets: vec![Vec::new(); L << H],
+            bits,
+            buckets: vec![Vec::new(); tables << bits],
         }
     }
 
@@ -155,7 +166,7 @@ impl FingerIndex {
             keys.sort_unstable();
             keys.dedup();
             for k in keys {
-                self.buckets[(l << H) | k as usize].push(id);
+                self.buckets[(l << self.bits) | k as usize].push(id);
             }
         }
         self.templates.push(template);
@@ -172,7 +183,7 @@ impl FingerIndex {
                 if kk.count_ones() < MIN_KEY_ONES {
                     continue;
                 }
-                let bucket = &self.buckets[(l << H) | kk as usize];
+                let bucket = &self.buckets[(l << self.bits) | kk as usize];
                 // inverse document frequency: a key shared by half the gallery says little
                 let w = (n / bucket.len().max(1) as f32).ln().max(0.0);
                 for &t in bucket {
