@@ -96,7 +96,7 @@ impl IvfIndex {
             ));
         }
         let n = sample.len() / self.dim;
-        if n == 0 || sample.len() % self.dim != 0 {
+        if n == 0 || !sample.len().is_multiple_of(self.dim) {
             return Err(EngineError::Invalid(
                 "ivf: training sample is empty or ragged".into(),
             ));

@@ -74,7 +74,7 @@ pub(crate) fn check_add(dim: usize, ids: &[u64], vectors: &[f32]) -> Result<usiz
 
 /// Checks a `search` call's shape; returns the number of queries.
 pub(crate) fn check_queries(dim: usize, queries: &[f32]) -> Result<usize> {
-    if queries.len() % dim != 0 {
+    if !queries.len().is_multiple_of(dim) {
         return Err(EngineError::Invalid(format!(
             "search: {} floats is not a whole number of {dim}-dimensional queries",
             queries.len()

@@ -55,11 +55,11 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32]) {
     let bb = blocked::int8_block_bytes(dp);
     assert!(
-        dp > 0 && dp % 4 == 0,
+        dp > 0 && dp.is_multiple_of(4),
         "int8: padded dim must be a positive multiple of 4"
     );
     assert!(
-        blocks.len() % bb == 0 && queries.len() % dp == 0,
+        blocks.len().is_multiple_of(bb) && queries.len().is_multiple_of(dp),
         "int8: ragged input"
     );
     assert_eq!(
@@ -84,7 +84,7 @@ pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out
 pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
     let bh = dim * blocked::BLOCK;
     assert!(
-        dim > 0 && blocks.len() % bh == 0 && queries.len() % dim == 0,
+        dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim),
         "f16: ragged input"
     );
     assert_eq!(
@@ -109,7 +109,7 @@ pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], o
 pub fn f32_block_scores(isa: Isa, blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
     let bh = dim * blocked::BLOCK;
     assert!(
-        dim > 0 && blocks.len() % bh == 0 && queries.len() % dim == 0,
+        dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim),
         "f32: ragged input"
     );
     assert_eq!(

@@ -17,7 +17,7 @@ pub(super) fn int8_vnni(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32
     let nb = blocks.len() / bb;
     let nq = queries.len() / dp;
     let rows = nb * BLOCK;
-    assert!(out.len() >= nq * rows && dp % 4 == 0);
+    assert!(out.len() >= nq * rows && dp.is_multiple_of(4));
     let mut q0 = 0;
     while q0 < nq {
         let take = if nq - q0 >= NQ { NQ } else { 1 };
@@ -44,6 +44,7 @@ pub(super) fn int8_vnni(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32
     }
 }
 
+#[allow(clippy::needless_range_loop)] // (query, block) register tile reads clearer indexed
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn vnni_tile<const Q: usize, const B: usize>(
     g: *const u8,
@@ -87,7 +88,7 @@ pub(super) fn int8_avx2(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32
     let nb = blocks.len() / bb;
     let nq = queries.len() / dp;
     let rows = nb * BLOCK;
-    assert!(out.len() >= nq * rows && dp % 4 == 0);
+    assert!(out.len() >= nq * rows && dp.is_multiple_of(4));
     for qi in 0..nq {
         for b in 0..nb {
             // SAFETY: avx2 guaranteed by the dispatcher; block b and query qi are in bounds
@@ -163,6 +164,7 @@ pub(super) fn f16_avx512(blocks: &[u16], dim: usize, queries: &[f32], out: &mut 
     }
 }
 
+#[allow(clippy::needless_range_loop)] // (query, block) register tile reads clearer indexed
 #[target_feature(enable = "avx512f")]
 unsafe fn f16_tile<const Q: usize, const B: usize>(
     g: *const u16,
@@ -274,6 +276,7 @@ pub(super) fn f32_avx512(blocks: &[f32], dim: usize, queries: &[f32], out: &mut 
     }
 }
 
+#[allow(clippy::needless_range_loop)] // (query, block) register tile reads clearer indexed
 #[target_feature(enable = "avx512f")]
 unsafe fn f32_tile<const Q: usize, const B: usize>(
     g: *const f32,
