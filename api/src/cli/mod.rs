@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fingerprint;
 mod models;
 
 /// E-patrol: real-time 1:N identification (fingerprint, face) and body-camera evidence vault.
@@ -23,6 +24,8 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fingerprint files: decode to PNG, inspect images and templates, extract ISO templates.
+    Fingerprint(fingerprint::FingerprintArgs),
     /// List the models in the manifest and check their files and checksums.
     Models(models::ModelsArgs),
     /// Benchmarks (`bench index`: gallery search, same JSON keys as shared/bench/faiss_anchor.py).
@@ -33,6 +36,7 @@ pub enum Command {
 /// through it, e.g. `verify`).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Fingerprint(a) => fingerprint::run(a),
         Command::Models(a) => models::run(a),
         Command::Bench(a) => bench::run(a),
     }

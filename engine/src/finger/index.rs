@@ -119,7 +119,7 @@ impl FingerIndex {
                 h
             })
             .collect();
-        debug_assert!(WORDS * 64 == CELLS);
+        const { assert!(WORDS * 64 == CELLS) };
         Self {
             templates: Vec::new(),
             entries: Vec::new(),

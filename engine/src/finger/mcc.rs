@@ -328,6 +328,7 @@ fn local_similarity(ca: &[u64; WORDS], va: &[u64; PLANE_WORDS], cb: &[u64; WORDS
         common += v[w].count_ones();
     }
     let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+    #[allow(clippy::modulo_one)] // PLANE_WORDS is 1 for NS = 8, 4 for NS = 16
     for w in 0..WORDS {
         let m = v[w % PLANE_WORDS];
         let x = ca[w] & m;

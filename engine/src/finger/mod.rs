@@ -8,6 +8,7 @@
 //! - [`mcc`]: Minutia Cylinder-Code matcher (why MCC: see the module doc).
 //! - [`dataset`], [`eval`]: FVC-protocol evaluation over a dataset folder.
 //! - [`index`]: 1:N search (LSH candidates over cylinder bits, MCC shortlist, fingers fused).
+//! - [`quality`]: 0..100 quality score and reject reasons (so callers can fall back to face).
 //! - [`synth`]: synthetic fingers and distorted impressions (tests, 1:N distractors).
 
 pub mod dataset;
@@ -17,8 +18,38 @@ pub mod index;
 pub mod iso19794;
 pub mod leader;
 pub mod mcc;
+pub mod quality;
 pub mod synth;
 pub mod template;
 pub mod wsq;
 
 pub use template::{Minutia, MinutiaKind, Template};
+
+use crate::error::{EngineError, Result};
+
+/// A probe or enrolment print, extracted and assessed.
+#[derive(Debug, Clone)]
+pub struct Extracted {
+    /// The minutiae (quality score filled in).
+    pub template: Template,
+    /// The quality assessment.
+    pub quality: quality::Quality,
+}
+
+/// Decodes an image file, extracts minutiae with LEADER and assesses quality; an unusable
+/// print is `EngineError::Rejected` with the reason, so the caller can fall back to the
+/// face. `ppi` overrides the resolution stated by the file (default 500).
+pub fn extract_checked(leader: &leader::Leader, bytes: &[u8], ppi: Option<f32>) -> Result<Extracted> {
+    let img = image::decode(bytes)?;
+    let ppi = ppi.or(img.ppi).unwrap_or(500.0);
+    // size/blank checks first: no point running the network on an empty sensor
+    let scaled = img.resample_nearest(500.0 / ppi as f64);
+    image::check_usable(&scaled)?;
+    let mut template = leader.extract(&img, ppi)?;
+    let quality = quality::assess(&img, ppi, &template);
+    if let Some(reason) = &quality.reject {
+        return Err(EngineError::Rejected(reason.clone()));
+    }
+    template.quality = quality.score;
+    Ok(Extracted { template, quality })
+}
