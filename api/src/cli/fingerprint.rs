@@ -94,6 +94,13 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<ExitCode> {
 
 /// JSON description of an image or template file.
 pub fn inspect(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
+    if image::sniff(bytes) == Some(Format::Wsq) {
+        let w = epatrol_engine::finger::wsq::parse(bytes)?;
+        return Ok(serde_json::json!({
+            "kind": "image", "format": "wsq", "width": w.width, "height": w.height, "ppi": w.ppi,
+            "blocks": w.blocks, "pixels_decodable": false,
+        }));
+    }
     if iso19794::looks_like_template(bytes) {
         let r = iso19794::decode(bytes)?;
         let views: Vec<_> = r
@@ -124,6 +131,5 @@ pub fn inspect(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
         "ppi": img.ppi,
         "ppi_source": if img.ppi.is_some() { "file" } else { "not stated (or implausible)" },
         "ppi_assumed": img.ppi.unwrap_or(fvc),
-        "wsq": img.format == Format::Wsq,
     }))
 }

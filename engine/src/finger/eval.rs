@@ -64,7 +64,7 @@ pub struct EvalReport {
     pub minutiae_mean: f64,
     /// Extraction time per image actually run in this evaluation (cache misses only).
     pub extract_ms: Option<Timing>,
-    /// Templates taken from the cache.
+    /// Templates not extracted in this run (cache hits and template files).
     pub cached_templates: usize,
     /// Time per 1:1 comparison, cylinder building excluded (single thread).
     pub match_ms: Option<Timing>,
@@ -81,7 +81,7 @@ fn load_template<'a>(
     let bytes =
         std::fs::read(&s.path).map_err(|e| EngineError::BadInput(format!("cannot read {}: {e}", s.path.display())))?;
     if iso19794::looks_like_template(&bytes) {
-        let rec = iso19794::decode(&bytes)?;
+        let rec = iso19794::decode(&bytes).map_err(|e| EngineError::BadInput(format!("{}: {e}", s.path.display())))?;
         let t = rec.views.into_iter().next().map(|v| v.template).ok_or_else(|| {
             EngineError::BadInput(format!("{}: template record has no finger view", s.path.display()))
         })?;

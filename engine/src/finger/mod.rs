@@ -1,7 +1,7 @@
 //! Fingerprint pipeline: minutiae extraction (LEADER ONNX), matcher, 1:N.
 //!
 //! - [`image`]: decode PNG/BMP/TIFF/PGM/JPEG/WSQ to grey, resolution, usability checks.
-//! - [`wsq`]: WSQ decoder.
+//! - [`wsq`]: WSQ structure parsing (headers, corruption checks); pixel decoding not yet.
 //! - [`leader`]: LEADER ONNX minutiae extraction.
 //! - [`template`]: the minutiae template type.
 //! - [`iso19794`]: ISO/IEC 19794-2:2005 (and ANSI INCITS 378) template import/export.
