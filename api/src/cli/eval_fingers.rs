@@ -23,6 +23,10 @@ pub struct EvalFingersArgs {
     /// real people: keep the folder outside the repository.
     #[arg(long, env = "EPATROL_FINGER_CACHE")]
     pub cache: Option<PathBuf>,
+    /// Run LEADER on the ridge area plus this margin (pixels) only: faster, output differs
+    /// slightly from the reference pipeline near the crop.
+    #[arg(long)]
+    pub crop_margin: Option<u32>,
     /// LEADER sessions run in parallel.
     #[arg(long, default_value_t = 2)]
     pub sessions: usize,
@@ -30,7 +34,7 @@ pub struct EvalFingersArgs {
 
 /// Runs the evaluation, prints a summary, writes the JSON report.
 pub fn run(a: EvalFingersArgs) -> anyhow::Result<ExitCode> {
-    let cfg = EvalConfig { ppi: a.ppi, cache_dir: a.cache, sessions: a.sessions };
+    let cfg = EvalConfig { ppi: a.ppi, cache_dir: a.cache, sessions: a.sessions, crop_margin: a.crop_margin };
     let r = eval::run(&a.dataset, &cfg).with_context(|| format!("evaluating {}", a.dataset.display()))?;
     let pct = |x: f64| format!("{:.2} %", x * 100.0);
     println!(

