@@ -22,6 +22,21 @@ pub enum StoreError {
     /// File system error.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The blob store (local dir, S3, memory) failed.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// Bytes did not match what was declared or recorded (length or digest).
+    #[error("integrity: {0}")]
+    Integrity(String),
+    /// The custody log or its signing key failed.
+    #[error("custody: {0}")]
+    Custody(String),
+    /// The operation is refused by policy (retention, legal hold, downgrade).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A direct S3 request (object lock, tagging) failed.
+    #[error("s3: {0}")]
+    S3(String),
 }
 
 /// Store result alias.

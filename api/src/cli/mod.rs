@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod fingerprint;
 mod models;
+mod vault;
 
 /// E-patrol: real-time 1:N identification (fingerprint, face) and body-camera evidence vault.
 #[derive(Debug, Parser)]
@@ -30,6 +31,9 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Benchmarks (`bench index`: gallery search, same JSON keys as shared/bench/faiss_anchor.py).
     Bench(bench::BenchArgs),
+    /// Evidence vault commands (ingest, incident, classify, hold, case, sweep, verify, export, ...).
+    #[command(flatten)]
+    Vault(vault::VaultCommand),
 }
 
 /// Runs a parsed command line; the exit code on success (some commands report failures
@@ -39,10 +43,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fingerprint(a) => fingerprint::run(a),
         Command::Models(a) => models::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Vault(c) => vault::run(&cli.data, c),
     }
 }
 
-#[allow(dead_code)] // used by the catalog commands as they land
 /// A tokio runtime for commands that talk to the catalog or the vault.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)

@@ -3,9 +3,13 @@
 //! One type, [`Catalog`], with domain methods split by resource into submodules.
 
 mod audit;
+pub mod evidence;
+pub mod incidents;
 mod subjects;
 
 pub use audit::AuditEntry;
+pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
+pub use incidents::{Case, Hold, Incident, NewIncident};
 pub use subjects::{Flags, NewSubject, NewTemplate, Subject, TemplateRow};
 
 use std::path::{Path, PathBuf};
