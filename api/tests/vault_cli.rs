@@ -181,3 +181,57 @@ fn kill_9_during_ingest_leaves_a_consistent_vault() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn classify_hold_sweep_export_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let a = dataset().join("a_h264_aac_720p30_20s.mp4");
+    let run = |args: &[&str]| {
+        let out = epatrol(&data).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = run(&["ingest", a.to_str().unwrap(), "--officer", "O-7", "--device", "CAM-07"]);
+    assert_eq!(code, Some(0), "{out}");
+    let digest = serde_json::from_str::<serde_json::Value>(&out).unwrap()["digest"].as_str().unwrap().to_string();
+
+    // recorded 2023-11-14, general tier: past its month, so a sweep would take it
+    let (_, out) = run(&["sweep", "--dry-run"]);
+    assert!(out.contains(&digest), "{out}");
+    run(&["hold", &digest, "--reason", "complaint"]);
+    let (_, out) = run(&["sweep", "--dry-run"]);
+    assert!(!out.contains(&digest) && out.contains("\"held\":1"), "{out}");
+    run(&["hold", &digest, "--release", "--reason", "withdrawn"]);
+
+    // a crime report covering the recording moves it to five years
+    let (code, out) = run(&[
+        "incident", "--reference", "R-1", "--offence", "crime", "--officer", "O-7",
+        "--from", "2023-11-14T22:00:00Z", "--to", "2023-11-14T23:00:00Z",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"to_tier\":\"crime\"") && out.contains("2028-11-14T22:13:40Z"), "{out}");
+    let (_, out) = run(&["sweep"]);
+    assert!(!out.contains(&digest), "{out}");
+    let (code, _) = run(&["classify", &digest, "--tier", "administrative", "--reason", "mistake"]);
+    assert_ne!(code, Some(0), "a downgrade is refused");
+
+    // byte-range read
+    let got = epatrol(&data).args(["cat", &digest, "--range", "100-164"]).output().unwrap();
+    assert_eq!(got.stdout, std::fs::read(&a).unwrap()[100..164]);
+
+    // court export verifies, and stops verifying when touched
+    let pkg = tmp.path().join("court");
+    let (code, out) = run(&["export", &digest, "--out", pkg.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&["verify-export", pkg.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let meta = pkg.join("metadata.json");
+    let text = std::fs::read_to_string(&meta).unwrap().replace("O-7", "O-8");
+    std::fs::write(&meta, text).unwrap();
+    let (code, out) = run(&["verify-export", pkg.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("metadata.json"), "{out}");
+
+    let (code, out) = run(&["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+}

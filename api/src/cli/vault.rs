@@ -276,18 +276,17 @@ pub fn run(data: &Path, cmd: VaultCommand) -> anyhow::Result<ExitCode> {
             }
             VaultCommand::Cat(a) => {
                 let ev = open(data, &a.opts).await?;
-                let e = ev.active_evidence(&a.digest).await?;
-                let range = match &a.range {
-                    Some(r) => {
-                        let (s, t) = r.split_once('-').context("--range is START-END")?;
-                        s.parse::<u64>()?..t.parse::<u64>()?
-                    }
-                    None => 0..e.size as u64,
-                };
-                let detail = serde_json::json!({"range": [range.start, range.end]});
-                ev.custody.append(&a.opts.actor(), "view", &e.digest, &detail).await?;
-                let bytes = ev.vault.read_range(&a.digest, range).await?;
-                std::io::stdout().lock().write_all(&bytes)?;
+                let mut stdout = std::io::stdout().lock();
+                if let Some(r) = &a.range {
+                    let (s, t) = r.split_once('-').context("--range is START-END")?;
+                    let range = s.parse::<u64>()?..t.parse::<u64>()?;
+                    stdout.write_all(&ev.view_range(&a.opts.actor(), &a.digest, range).await?)?;
+                } else {
+                    // whole file: log the view, then stream (never the whole file in memory)
+                    let e = ev.active_evidence(&a.digest).await?;
+                    ev.custody.append(&a.opts.actor(), "view", &e.digest, &serde_json::json!({"range": "all"})).await?;
+                    ev.vault.copy_blob_to(&a.digest, &mut stdout).await?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             VaultCommand::VerifyExport(_) => unreachable!("handled above"),

@@ -186,8 +186,10 @@ impl EvidenceVault {
         staging: &ObjPath,
         meta: &std::fs::Metadata,
     ) -> Result<IngestOutcome> {
-        let file = tokio::fs::File::open(path).await?;
-        let staged = self.vault.stage_at(staging.clone(), file, declared).await?;
+        let staged = self
+            .vault
+            .stage_file(staging.clone(), path, declared)
+            .await?;
         let mtime = OffsetDateTime::from(meta.modified()?);
         self.finish(path, name, req, media, staged, journal_id, mtime)
             .await

@@ -207,6 +207,86 @@ impl Vault {
         self.stage_at(key, reader, declared).await
     }
 
+    /// Stages a local file at `key`. A dedicated thread reads and hashes whole chunks and
+    /// hands them to the uploader through a short queue, so reading, hashing and writing
+    /// overlap instead of taking turns (this is what keeps ingest near copy speed).
+    pub async fn stage_file(
+        &self,
+        key: ObjPath,
+        path: &std::path::Path,
+        declared: Declared,
+    ) -> Result<Staged> {
+        use std::io::Read;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let limit = declared.len;
+        let path = path.to_path_buf();
+        let reader = tokio::task::spawn_blocking(move || -> Result<(Digest, u64)> {
+            let mut f = std::fs::File::open(&path)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut size = 0u64;
+            loop {
+                let mut buf = BytesMut::zeroed(CHUNK);
+                let mut n = 0;
+                while n < CHUNK {
+                    match f.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                size += n as u64;
+                if let Some(limit) = limit
+                    && size > limit
+                {
+                    return Err(StoreError::Integrity(format!(
+                        "more than the declared {limit} bytes"
+                    )));
+                }
+                hasher.update(&buf);
+                if tx.blocking_send(buf.freeze()).is_err() {
+                    // the uploader stopped (it failed); its error is the one to report
+                    break;
+                }
+            }
+            Ok((hasher.finalize().into(), size))
+        });
+        let upload = self.store.put_multipart(&key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut write_err = None;
+        while let Some(chunk) = rx.recv().await {
+            if let Err(e) = writer.wait_for_capacity(self.concurrency).await {
+                write_err = Some(e);
+                break;
+            }
+            writer.put(chunk);
+        }
+        drop(rx);
+        let read = reader.await.expect("reader thread panicked");
+        let (digest, size) = match (read, write_err) {
+            (Ok(r), None) => r,
+            (Err(e), _) => {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+            (_, Some(e)) => {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        writer.finish().await?;
+        let staged = Staged { key, digest, size };
+        if let Err(e) = check_declared(&staged, declared) {
+            self.discard(&staged.key).await;
+            return Err(e);
+        }
+        Ok(staged)
+    }
+
     /// Like [`Vault::stage`] with a caller-chosen staging key (the ingest journal names it first).
     pub async fn stage_at<R: AsyncRead + Unpin>(
         &self,
@@ -363,6 +443,18 @@ impl Vault {
             .into_stream()
             .map(|r| r.map_err(StoreError::from))
             .boxed())
+    }
+
+    /// Streams a whole blob into `w` (a file, stdout); returns the bytes written.
+    pub async fn copy_blob_to<W: std::io::Write>(&self, digest: &Digest, w: &mut W) -> Result<u64> {
+        let mut stream = self.read_stream(&blob_key(digest)).await?;
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            w.write_all(&chunk)?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
     }
 
     /// Re-reads an object and returns its BLAKE3 digest and length.

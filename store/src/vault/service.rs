@@ -90,3 +90,22 @@ pub fn host_name() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
+
+impl EvidenceVault {
+    /// Reads bytes `range` of an active item for `actor` (video seeking), recording the view
+    /// in the custody log first. A player seeking through one file should open one view
+    /// and then read through [`Vault::read_range`], rather than log every range.
+    pub async fn view_range(
+        &self,
+        actor: &str,
+        digest: &super::Digest,
+        range: std::ops::Range<u64>,
+    ) -> Result<bytes::Bytes> {
+        let e = self.active_evidence(digest).await?;
+        let detail = serde_json::json!({"evidence_id": e.id, "range": [range.start, range.end]});
+        self.custody
+            .append(actor, "view", &e.digest, &detail)
+            .await?;
+        self.vault.read_range(digest, range).await
+    }
+}
