@@ -207,10 +207,28 @@ impl Vault {
         self.stage_at(key, reader, declared).await
     }
 
-    /// Stages a local file at `key`. A dedicated thread reads and hashes whole chunks and
-    /// hands them to the uploader through a short queue, so reading, hashing and writing
-    /// overlap instead of taking turns (this is what keeps ingest near copy speed).
+    /// Stages a local file at `key`. On a local vault the kernel copies the file
+    /// ([`local_copy`]); elsewhere a dedicated thread reads and hashes whole chunks and hands
+    /// them to the uploader through a short queue, so reading, hashing and writing overlap.
     pub async fn stage_file(
+        &self,
+        key: ObjPath,
+        path: &std::path::Path,
+        declared: Declared,
+    ) -> Result<Staged> {
+        let staged = match &self.local_root {
+            Some(root) => local_copy(root.clone(), key, path.to_path_buf()).await?,
+            None => return self.stage_file_streamed(key, path, declared).await,
+        };
+        if let Err(e) = check_declared(&staged, declared) {
+            self.discard(&staged.key).await;
+            return Err(e);
+        }
+        Ok(staged)
+    }
+
+    /// [`Vault::stage_file`] through `object_store` multipart writes (any backend).
+    pub async fn stage_file_streamed(
         &self,
         key: ObjPath,
         path: &std::path::Path,
@@ -513,6 +531,84 @@ impl Vault {
     /// Direct S3 control (tags, object lock), when the backend is S3.
     pub fn s3_control(&self) -> Option<&s3ctl::S3Control> {
         self.s3.as_deref()
+    }
+}
+
+/// Local fast path: `std::fs::copy` (in-kernel `copy_file_range`, no user-space copy) into
+/// a hidden `<key>#copy` file while another thread hashes the source; then fsync, and rename
+/// to the staging key. The hash is of the source, so the source must not change meanwhile:
+/// its length and mtime are compared before and after, and the copy's length is checked.
+/// (`verify` later re-hashes the stored blob itself.)
+async fn local_copy(
+    root: std::path::PathBuf,
+    key: ObjPath,
+    src: std::path::PathBuf,
+) -> Result<Staged> {
+    use std::io::Read;
+    let dest = root.join(key.as_ref());
+    let tmp = dest.with_file_name(format!(
+        "{}#copy",
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("staging")
+    ));
+    let parent = dest
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| root.clone());
+    std::fs::create_dir_all(&parent)?;
+    let before = std::fs::metadata(&src)?;
+    let (s1, t1) = (src.clone(), tmp.clone());
+    let copier = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let n = std::fs::copy(&s1, &t1)?;
+        std::fs::File::open(&t1)?.sync_all()?;
+        Ok(n)
+    });
+    let s2 = src.clone();
+    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<(Digest, u64)> {
+        let mut f = std::fs::File::open(&s2)?;
+        let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok((h.finalize().into(), size))
+    });
+    let (copied, hashed) = (
+        copier.await.expect("copy thread"),
+        hasher.await.expect("hash thread"),
+    );
+    let result = (|| -> Result<(Digest, u64)> {
+        let copied = copied?;
+        let (digest, size) = hashed?;
+        let after = std::fs::metadata(&src)?;
+        if copied != size
+            || after.len() != before.len()
+            || after.modified()? != before.modified()?
+        {
+            return Err(StoreError::Integrity(format!(
+                "{} changed while it was being ingested",
+                src.display()
+            )));
+        }
+        std::fs::rename(&tmp, &dest)?;
+        std::fs::File::open(&parent)?.sync_all()?;
+        Ok((digest, size))
+    })();
+    match result {
+        Ok((digest, size)) => Ok(Staged { key, digest, size }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
 }
 
