@@ -219,6 +219,9 @@ impl EvidenceVault {
             )
             .await?;
         tx.commit().await?;
+        if let Err(err) = self.vault.apply_legal_hold(digest, true).await {
+            tracing::warn!(%digest, error = %err, "could not set the S3 legal hold");
+        }
         Ok(id)
     }
 
@@ -245,6 +248,11 @@ impl EvidenceVault {
                 .await?;
         }
         tx.commit().await?;
+        if n > 0
+            && let Err(err) = self.vault.apply_legal_hold(digest, false).await
+        {
+            tracing::warn!(%digest, error = %err, "could not lift the S3 legal hold");
+        }
         Ok(n)
     }
 

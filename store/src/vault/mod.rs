@@ -509,6 +509,17 @@ impl Vault {
         Ok(out)
     }
 
+    /// Mirrors the catalog's hold state on the object where the bucket has Object Lock
+    /// (S3 legal hold); elsewhere the catalog is the only record.
+    pub async fn apply_legal_hold(&self, digest: &Digest, on: bool) -> Result<()> {
+        if let Some(ctl) = &self.s3
+            && ctl.object_lock().await?
+        {
+            ctl.put_legal_hold(blob_key(digest).as_ref(), on).await?;
+        }
+        Ok(())
+    }
+
     /// Reflects a tier and deadline on the stored object where the backend can: S3 tag
     /// `tier=<tier>` and, on Object Lock buckets, COMPLIANCE retention until the deadline
     /// (S3 itself refuses to shorten it). Elsewhere the catalog is the only record.

@@ -78,6 +78,30 @@ impl S3Control {
         Ok(xml_after(&body, "<Key>tier</Key><Value>").map(str::to_string))
     }
 
+    /// Turns the object's legal hold on or off (Object Lock buckets): while on, S3 refuses
+    /// to delete the version whatever its retention date.
+    pub async fn put_legal_hold(&self, key: &str, on: bool) -> Result<()> {
+        let body = format!(
+            "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></LegalHold>",
+            if on { "ON" } else { "OFF" }
+        );
+        self.expect_ok("PUT", key, "legal-hold=", body.into_bytes())
+            .await
+            .map(|_| ())
+    }
+
+    /// The object's legal hold status (`ON`/`OFF`) from HeadObject, if reported.
+    pub async fn get_legal_hold(&self, key: &str) -> Result<Option<String>> {
+        let (status, _, headers) = self.send_full("HEAD", key, "", Vec::new(), &[]).await?;
+        if status != 200 {
+            return Err(StoreError::S3(format!("HEAD {key}: HTTP {status}")));
+        }
+        Ok(headers
+            .get("x-amz-object-lock-legal-hold")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+
     /// Sets COMPLIANCE retention until `until` (S3 refuses an earlier date than the current one).
     pub async fn put_retention(&self, key: &str, until: OffsetDateTime) -> Result<()> {
         let body = format!(
