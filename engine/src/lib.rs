@@ -11,6 +11,7 @@
 pub mod error;
 pub mod face;
 pub mod finger;
+pub mod identify;
 pub mod index;
 pub mod metrics;
 pub mod models;

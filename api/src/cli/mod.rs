@@ -6,7 +6,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod common;
+mod demo;
+mod enroll;
+mod eval;
+mod eval_faces;
+mod eval_fingers;
 mod fingerprint;
+mod identify;
 mod models;
 mod vault;
 
@@ -25,6 +32,14 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Enrol a person: identity data, flags and face photo(s).
+    Enroll(enroll::EnrollArgs),
+    /// Identify a person 1:N from a face photo: decision, candidates, flags, escort advice.
+    Identify(identify::IdentifyArgs),
+    /// Build a sample gallery from ../shared/datasets (synthetic personal data) and identify held-back photos.
+    Demo(demo::DemoArgs),
+    /// Measure accuracy on a labelled dataset (`eval faces --dataset DIR`).
+    Eval(eval::EvalArgs),
     /// Fingerprint files: decode to PNG, inspect images and templates, extract ISO templates.
     Fingerprint(fingerprint::FingerprintArgs),
     /// List the models in the manifest and check their files and checksums.
@@ -40,6 +55,10 @@ pub enum Command {
 /// through it, e.g. `verify`).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Enroll(a) => enroll::run(cli.data, a),
+        Command::Identify(a) => identify::run(cli.data, a),
+        Command::Eval(a) => eval::run(a),
+        Command::Demo(a) => demo::run(cli.data, a),
         Command::Fingerprint(a) => fingerprint::run(a),
         Command::Models(a) => models::run(a),
         Command::Bench(a) => bench::run(a),

@@ -1,0 +1,161 @@
+//! Decoding probe photos with limits, and the two resamplers the pipeline needs.
+
+use std::io::Cursor;
+
+use image::{ImageDecoder, ImageReader, Limits};
+
+use crate::error::{EngineError, Result};
+
+/// Largest accepted encoded image, bytes.
+pub const MAX_BYTES: usize = 25 * 1024 * 1024;
+/// Largest accepted side, pixels (checked from the header, before decoding).
+pub const MAX_SIDE: u32 = 8192;
+/// Smallest accepted side, pixels.
+pub const MIN_SIDE: u32 = 32;
+
+/// An 8-bit BGR image (OpenCV order, what YuNet expects), row-major, 3 bytes per pixel.
+#[derive(Clone)]
+pub struct Bgr {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `height * width * 3` bytes.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Bgr {
+    // never dump pixels (personal data) into logs
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bgr({}x{})", self.width, self.height)
+    }
+}
+
+impl Bgr {
+    /// A black image.
+    pub fn zeros(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0; width * height * 3] }
+    }
+
+    /// Pixel channel `c` at (x, y).
+    #[inline]
+    pub fn at(&self, x: usize, y: usize, c: usize) -> u8 {
+        self.data[(y * self.width + x) * 3 + c]
+    }
+
+    /// A copy with a black border of `b` pixels on every side.
+    pub fn with_border(&self, b: usize) -> Self {
+        let mut out = Self::zeros(self.width + 2 * b, self.height + 2 * b);
+        for y in 0..self.height {
+            let src = &self.data[y * self.width * 3..(y + 1) * self.width * 3];
+            let off = ((y + b) * out.width + b) * 3;
+            out.data[off..off + src.len()].copy_from_slice(src);
+        }
+        out
+    }
+
+    /// Resize with OpenCV `INTER_LINEAR` semantics (half-pixel centres, no antialiasing),
+    /// so detections match the reference pipeline.
+    pub fn resize_linear(&self, nw: usize, nh: usize) -> Self {
+        let mut out = Self::zeros(nw, nh);
+        let (sx, sy) = (self.width as f32 / nw as f32, self.height as f32 / nh as f32);
+        let taps = |dst: usize, scale: f32, n: usize| {
+            let f = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (f.floor() as usize).min(n - 1);
+            let i1 = (i0 + 1).min(n - 1);
+            (i0, i1, f - i0 as f32)
+        };
+        let xs: Vec<_> = (0..nw).map(|x| taps(x, sx, self.width)).collect();
+        for y in 0..nh {
+            let (y0, y1, fy) = taps(y, sy, self.height);
+            for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+                for c in 0..3 {
+                    let top = self.at(x0, y0, c) as f32 * (1.0 - fx) + self.at(x1, y0, c) as f32 * fx;
+                    let bot = self.at(x0, y1, c) as f32 * (1.0 - fx) + self.at(x1, y1, c) as f32 * fx;
+                    out.data[(y * nw + x) * 3 + c] = (top * (1.0 - fy) + bot * fy).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Decodes JPEG, PNG, BMP, TIFF or PGM bytes into BGR, applying EXIF orientation like
+/// OpenCV's `imread`. Checks size and dimensions from the header before decoding, so a
+/// 20000×20000 image is refused without allocating it. Error messages never include
+/// the image content.
+pub fn decode(bytes: &[u8]) -> Result<Bgr> {
+    if bytes.is_empty() {
+        return Err(EngineError::BadInput("empty image".into()));
+    }
+    if bytes.len() > MAX_BYTES {
+        return Err(EngineError::BadInput(format!("image is {} bytes; the limit is {MAX_BYTES}", bytes.len())));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| EngineError::BadInput(format!("cannot read image: {e}")))?;
+    if reader.format().is_none() {
+        return Err(EngineError::BadInput("not an image (supported: JPEG, PNG, BMP, TIFF, PGM)".into()));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| bad_decode(&e))?;
+    let (w, h) = decoder.dimensions();
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(EngineError::BadInput(format!("image is {w}x{h}; at least {MIN_SIDE}x{MIN_SIDE} is needed")));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| bad_decode(&e))?;
+    img.apply_orientation(orientation);
+    let rgb = img.into_rgb8();
+    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+    let mut data = rgb.into_raw();
+    for px in data.chunks_exact_mut(3) {
+        px.swap(0, 2);
+    }
+    Ok(Bgr { width, height, data })
+}
+
+fn bad_decode(e: &image::ImageError) -> EngineError {
+    match e {
+        image::ImageError::Limits(_) => {
+            EngineError::BadInput(format!("image dimensions exceed the limit of {MAX_SIDE}x{MAX_SIDE}"))
+        }
+        image::ImageError::Unsupported(_) => EngineError::BadInput("unsupported image format".into()),
+        _ => EngineError::BadInput(format!("corrupt or truncated image: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_linear_preserves_constant_and_halves_a_ramp() {
+        let mut img = Bgr::zeros(4, 2);
+        for x in 0..4 {
+            for y in 0..2 {
+                for c in 0..3 {
+                    img.data[(y * 4 + x) * 3 + c] = (x * 10) as u8;
+                }
+            }
+        }
+        let r = img.resize_linear(2, 1);
+        // OpenCV: dst x=0 samples src 0.5 → 5, x=1 samples 2.5 → 25
+        assert_eq!((r.at(0, 0, 0), r.at(1, 0, 2)), (5, 25));
+    }
+
+    #[test]
+    fn bad_bytes_are_clear_errors() {
+        for (bytes, want) in [
+            (&b""[..], "empty"),
+            (&b"hello, this is a text file"[..], "not an image"),
+            (&[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F'][..], "corrupt"),
+        ] {
+            let e = decode(bytes).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+}
