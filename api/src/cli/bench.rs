@@ -29,6 +29,9 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Gallery index: build, latency, batch QPS, recall and identification metrics.
     Index(IndexArgs),
+    /// Face pipeline: per-probe detect+align+embed latency (optionally beside the Python
+    /// reference in the same run) and batched enrolment throughput.
+    Face(super::bench_face::FaceArgs),
 }
 
 /// Options of `epatrol bench index`.
@@ -76,6 +79,7 @@ pub struct IndexArgs {
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Index(a) => run_index(a).map(|_| ExitCode::SUCCESS),
+        BenchWhat::Face(a) => super::bench_face::run(a).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -98,7 +98,8 @@ pub fn run(data: PathBuf, a: DemoArgs) -> anyhow::Result<ExitCode> {
             to_enroll.iter().map(|t| t.1.len()).sum::<usize>(),
             rayon::current_num_threads()
         );
-        println!("threshold {:.3} (FMR {}: {})\n", svc.calibration().threshold, svc.calibration().fmr, svc.calibration().derived_from);
+        let c = svc.calibration();
+        println!("decision threshold {:.3} on cosine score, calibrated for FMR {} over {} impostor pairs (models/README.md)\n", c.threshold, c.fmr, c.impostor_pairs);
         let multi = root.join("faces/face_recognition_examples/two_people.jpg");
         if multi.is_file() {
             probes.push((multi, "(several faces)".into()));

@@ -211,8 +211,8 @@ fn print_markdown(e: &FaceEval) {
     println!("| dataset | mode | model | imgs | ids | genuine | impostor | det. fail | EER | FNMR@FMR=1e-2 | FNMR@FMR=1e-3 | rank-1 (probes) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {name} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
-        e.mode,
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
+        format!("{:?}", e.mode).to_lowercase(),
         e.model,
         e.images,
         e.identities,
