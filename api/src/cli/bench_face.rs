@@ -46,14 +46,15 @@ pub fn run(a: FaceArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
     let frame = image::decode(&bytes)?.resize_linear(640, 480);
     let latency = time_stages(&pipe, &frame, a.reps)?;
-    println!("per-probe latency, 640x480 frame, {} reps, 1 ORT thread:", a.reps);
+    println!("per-probe latency, 640x480 frame, {} reps, 1 ORT thread (probe_* = the identify path's coarse-to-fine detection; python column = the reference, full 640x480 detection):", a.reps);
     println!("| stage | rust median ms | rust p90 ms | python median ms | rust/python |\n|---|---|---|---|---|");
     let python = match &a.python {
         Some(script) => Some(python_reference(script, &a.image)?),
         None => None,
     };
     for (stage, t) in &latency {
-        let py = python.as_ref().and_then(|p| p.get(*stage).copied());
+        let py_stage = if *stage == "probe_total" { "total" } else { stage };
+        let py = python.as_ref().and_then(|p| p.get(py_stage).copied());
         let ratio = py.map(|p| format!("{:.2}", t.median_ms / p)).unwrap_or_else(|| "-".into());
         let py = py.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into());
         println!("| {stage} | {:.2} | {:.2} | {py} | {ratio} |", t.median_ms, t.p90_ms);
@@ -76,7 +77,7 @@ pub fn run(a: FaceArgs) -> anyhow::Result<()> {
 type StageTimings = Vec<(&'static str, Timing)>;
 
 fn time_stages(pipe: &FacePipeline, frame: &Bgr, reps: usize) -> anyhow::Result<StageTimings> {
-    let one = || -> anyhow::Result<[f64; 3]> {
+    let one = || -> anyhow::Result<[f64; 4]> {
         let t0 = Instant::now();
         let dets = pipe.detector().detect(frame)?;
         let t1 = Instant::now();
@@ -84,14 +85,24 @@ fn time_stages(pipe: &FacePipeline, frame: &Bgr, reps: usize) -> anyhow::Result<
         let face = align::align(frame, &det.landmarks);
         let t2 = Instant::now();
         pipe.embedder().embed(&face)?;
+        let t3 = Instant::now();
+        pipe.detector().detect_probe(frame)?;
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-        Ok([ms(t0, t1), ms(t1, t2), ms(t2, Instant::now())])
+        Ok([ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, Instant::now())])
     };
     one()?; // warm-up: first runs allocate ORT arenas
     let runs = (0..reps.max(1)).map(|_| one()).collect::<anyhow::Result<Vec<_>>>()?;
     let col = |i: usize| runs.iter().map(|r| r[i]).collect::<Vec<_>>();
-    let total = runs.iter().map(|r| r.iter().sum()).collect::<Vec<f64>>();
-    let stages = [("detect_640x480", col(0)), ("align", col(1)), ("embed", col(2)), ("total", total)];
+    let total = runs.iter().map(|r| r[0] + r[1] + r[2]).collect::<Vec<f64>>();
+    let probe_total = runs.iter().map(|r| r[3] + r[1] + r[2]).collect::<Vec<f64>>();
+    let stages = [
+        ("detect_640x480", col(0)),
+        ("align", col(1)),
+        ("embed", col(2)),
+        ("total", total),
+        ("probe_detect_coarse", col(3)),
+        ("probe_total", probe_total),
+    ];
     Ok(stages.into_iter().filter_map(|(k, v)| Timing::of_ms(&v).map(|t| (k, t))).collect())
 }
 

@@ -24,6 +24,8 @@ use super::common::read_face_manifest;
 pub enum Mode {
     /// YuNet + 5-point alignment (the headline mode).
     Detect,
+    /// The probe path's coarse-to-fine detection (fast; measures its accuracy cost).
+    Probe,
     /// Whole image letterboxed to 112×112, no detector (for pre-cropped sets like ORL).
     Nodetect,
 }
@@ -92,7 +94,7 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
     let pipe = FacePipeline::open(a.model.as_deref(), a.threads.max(1))?;
     // warm-up so the first image's timing is not session start-up
     let warm = face::Bgr::zeros(640, 480);
-    pipe.reference_template(&warm)?;
+    pipe.reference_template(&warm, false)?;
 
     let bar = ProgressBar::new(rows.len() as u64)
         .with_style(ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}").expect("static template"))
@@ -105,7 +107,8 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
                 let img = face::image::decode(&bytes).with_context(|| path.display().to_string())?;
                 let decode_ms = t.elapsed().as_secs_f64() * 1e3;
                 let out = match a.mode {
-                    Mode::Detect => pipe.reference_template(&img)?,
+                    Mode::Detect => pipe.reference_template(&img, false)?,
+                    Mode::Probe => pipe.reference_template(&img, true)?,
                     Mode::Nodetect => {
                         let t = Instant::now();
                         let crop = face::align::letterbox(&img);
@@ -181,7 +184,7 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
         images: rows.len(),
         identities: first.len(),
         detect_fail: match a.mode {
-            Mode::Detect => results.iter().filter(|r| !r.1).count(),
+            Mode::Detect | Mode::Probe => results.iter().filter(|r| !r.1).count(),
             Mode::Nodetect => 0,
         },
         genuine_pairs: genuine.len(),

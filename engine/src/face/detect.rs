@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use ndarray::Array4;
 use ort::value::TensorRef;
 use serde::Serialize;
 
@@ -11,8 +10,16 @@ use super::image::Bgr;
 use crate::error::{EngineError, Result};
 use crate::onnx::SessionPool;
 
-/// Longer side the image is resized to (at most) before detection.
+/// Longer side the image is resized to (at most) before detection (the reference's).
 pub const MAX_SIDE: usize = 640;
+/// Coarse detection side for probes: a patrol photo's face is large, so a quarter of the
+/// pixels finds it and places the landmarks well enough (accuracy measured with
+/// `eval faces --mode probe`, see models/README.md); smaller faces fall back to
+/// [`MAX_SIDE`].
+pub const PROBE_SIDE: usize = 320;
+/// Below this eye distance at the coarse scale the landmarks are too coarse: redo at
+/// [`MAX_SIDE`].
+pub const COARSE_MIN_EYE_DISTANCE: f32 = 16.0;
 /// Minimum face score.
 pub const SCORE_THRESHOLD: f32 = 0.6;
 /// IoU above which the lower-scored box is suppressed.
@@ -63,9 +70,14 @@ impl Detector {
         Ok(Self { pool: SessionPool::open(model, sessions)? })
     }
 
-    /// All faces, best score first.
+    /// All faces, best score first, detected with the longer side at most [`MAX_SIDE`].
     pub fn detect(&self, img: &Bgr) -> Result<Vec<Detection>> {
-        let s = (MAX_SIDE as f32 / img.width.max(img.height) as f32).min(1.0);
+        self.detect_at(img, MAX_SIDE)
+    }
+
+    /// All faces, best score first, detected with the longer side at most `max_side`.
+    pub fn detect_at(&self, img: &Bgr, max_side: usize) -> Result<Vec<Detection>> {
+        let s = (max_side as f32 / img.width.max(img.height) as f32).min(1.0);
         let resized;
         let src = if s < 1.0 {
             resized = img.resize_linear(
@@ -78,14 +90,7 @@ impl Detector {
         };
         let (pw, ph) = (src.width.div_ceil(32) * 32, src.height.div_ceil(32) * 32);
         // BGR, raw 0..255, zero padding bottom/right so coordinates need no offset
-        let mut blob = Array4::<f32>::zeros((1, 3, ph, pw));
-        for y in 0..src.height {
-            for x in 0..src.width {
-                for c in 0..3 {
-                    blob[[0, c, y, x]] = src.at(x, y, c) as f32;
-                }
-            }
-        }
+        let blob = src.to_planar(pw, ph, false, 0.0, 1.0);
         let mut dets = self.pool.with(|sess| {
             let out = sess.run(ort::inputs!["input" => TensorRef::from_array_view(&blob)?])?;
             let mut dets = Vec::new();
@@ -132,6 +137,22 @@ impl Detector {
         }
         let b = img.width.max(img.height) / 4;
         Ok(self.detect(&img.with_border(b))?.into_iter().map(|d| d.shifted(b as f32)).collect())
+    }
+
+
+    /// Probe detection, coarse to fine: at [`PROBE_SIDE`] first; at [`MAX_SIDE`] (with
+    /// the border retry) when that finds nothing or the largest face is small there.
+    pub fn detect_probe(&self, img: &Bgr) -> Result<Vec<Detection>> {
+        let longer = img.width.max(img.height);
+        if longer > PROBE_SIDE {
+            let scale = PROBE_SIDE as f32 / longer as f32;
+            let dets = self.detect_at(img, PROBE_SIDE)?;
+            let largest = dets.iter().map(|d| d.eye_distance() * scale).fold(0.0, f32::max);
+            if largest >= COARSE_MIN_EYE_DISTANCE {
+                return Ok(dets);
+            }
+        }
+        self.detect_with_retry(img)
     }
 }
 

@@ -1,7 +1,6 @@
 //! ArcFace-style embedding: a 112×112 aligned crop → L2-normalised vector.
 //! Preprocessing comes from the manifest entry, so another recognizer is a manifest edit.
 
-use ndarray::Array4;
 use ort::value::TensorRef;
 
 use super::image::Bgr;
@@ -46,17 +45,8 @@ impl Embedder {
 
     /// Embeds one aligned 112×112 BGR crop; the result has unit length.
     pub fn embed(&self, face: &Bgr) -> Result<Vec<f32>> {
-        let n = face.width;
         let rgb = self.spec.channels == "RGB";
-        let mut x = Array4::<f32>::zeros((1, 3, face.height, n));
-        for y in 0..face.height {
-            for xx in 0..n {
-                for c in 0..3 {
-                    let src_c = if rgb { 2 - c } else { c };
-                    x[[0, c, y, xx]] = (face.at(xx, y, src_c) as f32 - self.spec.mean) * self.spec.scale;
-                }
-            }
-        }
+        let x = face.to_planar(face.width, face.height, rgb, self.spec.mean, self.spec.scale);
         let mut v = self.pool.with(|sess| {
             let out = sess.run(ort::inputs![self.spec.name.as_str() => TensorRef::from_array_view(&x)?])?;
             Ok(out[0].try_extract_tensor::<f32>()?.1.to_vec())

@@ -43,6 +43,30 @@ impl Bgr {
         self.data[(y * self.width + x) * 3 + c]
     }
 
+    /// The image as a `1×3×ph×pw` planar f32 tensor, `(v - mean) * scale` per value,
+    /// channels in BGR order or swapped to RGB, zero-padded right and bottom. One pass
+    /// over rows (not per-element ndarray indexing: that was a visible share of detection).
+    pub fn to_planar(&self, pw: usize, ph: usize, rgb: bool, mean: f32, scale: f32) -> ndarray::Array4<f32> {
+        debug_assert!(pw >= self.width && ph >= self.height);
+        let plane = pw * ph;
+        let mut out = vec![0f32; 3 * plane];
+        let (planes, _) = out.split_at_mut(3 * plane);
+        let (p0, rest) = planes.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        let dst: [&mut [f32]; 3] = if rgb { [p2, p1, p0] } else { [p0, p1, p2] };
+        let [d0, d1, d2] = dst;
+        for y in 0..self.height {
+            let row = &self.data[y * self.width * 3..(y + 1) * self.width * 3];
+            let o = y * pw;
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                d0[o + x] = (px[0] as f32 - mean) * scale;
+                d1[o + x] = (px[1] as f32 - mean) * scale;
+                d2[o + x] = (px[2] as f32 - mean) * scale;
+            }
+        }
+        ndarray::Array4::from_shape_vec((1, 3, ph, pw), out).expect("shape matches length")
+    }
+
     /// A copy with a black border of `b` pixels on every side.
     pub fn with_border(&self, b: usize) -> Self {
         let mut out = Self::zeros(self.width + 2 * b, self.height + 2 * b);

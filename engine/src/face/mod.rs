@@ -106,7 +106,7 @@ impl FacePipeline {
         let img = image::decode(bytes)?;
         let decode_ms = ms(t);
         let t = Instant::now();
-        let dets = self.detector.detect_with_retry(&img)?;
+        let dets = self.detector.detect_probe(&img)?;
         let detect_ms = ms(t);
         let det = choose_single(&dets)?;
         let t = Instant::now();
@@ -122,10 +122,12 @@ impl FacePipeline {
         Ok(FaceTemplate { embedding, detection: Some(det), faces_found: dets.len(), quality: Some(quality), times })
     }
 
-    /// Evaluation path, identical in behaviour to the Python reference pipeline.
-    pub fn reference_template(&self, img: &Bgr) -> Result<FaceTemplate> {
+    /// Evaluation path, identical in behaviour to the Python reference pipeline; with
+    /// `coarse` the detection is the probe path's coarse-to-fine one
+    /// ([`Detector::detect_probe`]), to measure what that costs in accuracy.
+    pub fn reference_template(&self, img: &Bgr, coarse: bool) -> Result<FaceTemplate> {
         let t = Instant::now();
-        let dets = self.detector.detect_with_retry(img)?;
+        let dets = if coarse { self.detector.detect_probe(img)? } else { self.detector.detect_with_retry(img)? };
         let detect_ms = ms(t);
         let t = Instant::now();
         let det = dets.first().copied();
