@@ -22,6 +22,29 @@ pub enum ApiError {
     /// Storage failure.
     #[error(transparent)]
     Store(StoreError),
+    /// No valid credentials: missing, malformed, expired or forged token, wrong password.
+    /// The text is fixed so it cannot leak what exactly was wrong.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated, but the caller's role may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// The request body is larger than the configured limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// The request body has the wrong media type.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// The model stage is saturated; the caller should retry after this many seconds.
+    #[error("busy: retry after {retry_after_secs} s")]
+    Overloaded {
+        /// Seconds to wait before retrying (sent as `Retry-After`).
+        retry_after_secs: u32,
+    },
+    /// An unexpected failure inside the server (a panicked worker, a bug); details go to
+    /// the log only.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl From<EngineError> for ApiError {

@@ -4,6 +4,7 @@
 //! `epatrol-store` (durable state); neither knows about this crate.
 
 pub mod error;
+pub mod http;
 pub mod service;
 
 pub use error::{ApiError, Result};

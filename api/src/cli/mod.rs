@@ -16,6 +16,8 @@ mod eval_fingers;
 mod fingerprint;
 mod identify;
 mod models;
+mod serve;
+mod user;
 mod vault;
 
 /// E-patrol: real-time 1:N identification (fingerprint, face) and body-camera evidence vault.
@@ -47,6 +49,11 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Benchmarks (`bench index`: gallery search, same JSON keys as shared/bench/faiss_anchor.py).
     Bench(bench::BenchArgs),
+    /// Serve the HTTP API (`/v1/...`) over the data dir until SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Accounts for the HTTP API (`user add --login L --role R`).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Evidence vault commands (ingest, incident, classify, hold, case, sweep, verify, export, ...).
     #[command(flatten)]
     Vault(vault::VaultCommand),
@@ -63,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fingerprint(a) => fingerprint::run(a),
         Command::Models(a) => models::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(cli.data, a),
+        Command::User(c) => user::run(cli.data, c),
         Command::Vault(c) => vault::run(&cli.data, c),
     }
 }

@@ -6,11 +6,13 @@ mod audit;
 pub mod evidence;
 pub mod incidents;
 mod subjects;
+mod users;
 
 pub use audit::AuditEntry;
 pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
 pub use incidents::{Case, Hold, Incident, NewIncident};
 pub use subjects::{Flags, NewSubject, NewTemplate, Subject, TemplateRow};
+pub use users::{Session, User};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

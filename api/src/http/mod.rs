@@ -1,0 +1,245 @@
+//! The HTTP API: axum over the same services the CLI uses.
+//!
+//! - [`router`]: routes and the layers around them (limits, timeout, problem mapping).
+//! - [`auth`]: password hashes, bearer tokens bound to devices, roles.
+//! - [`problem`]: [`ApiError`] → `application/problem+json`.
+//! - [`routes`]: one module per resource.
+//! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
+//!
+//! Model work (face detection/embedding) is CPU-bound and blocking, so it runs on
+//! tokio's blocking pool behind [`ModelGate`]: a fixed number of workers plus a bounded
+//! queue; a request that finds the queue full is answered 503 with `Retry-After` at once
+//! instead of piling up behind the models.
+
+pub mod auth;
+pub mod openapi;
+pub mod problem;
+pub mod router;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, Result};
+use crate::service::IdentificationService;
+
+/// Server settings (from `epatrol serve` flags or a test).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory (catalog, vault, keys).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Face recognizer (manifest name); `None` = the manifest's default.
+    pub model: Option<String>,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: usize,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Lifetime of a bearer token.
+    pub token_ttl: Duration,
+    /// Model jobs running at once.
+    pub model_workers: usize,
+    /// Model jobs allowed to wait for a worker; beyond this, 503.
+    pub model_queue: usize,
+    /// Login of the administrator created on first start when there is none.
+    pub bootstrap_admin: String,
+}
+
+impl ServeConfig {
+    /// Defaults for `data_dir`: loopback port 8080, 8 MiB bodies, 30 s timeout, 1 h
+    /// tokens, one model worker per CPU, a queue of 64.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            model: None,
+            max_body_bytes: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            token_ttl: Duration::from_secs(3600),
+            model_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            model_queue: 64,
+            bootstrap_admin: "admin".into(),
+        }
+    }
+}
+
+/// Bounded admission to the blocking model stage.
+#[derive(Debug)]
+pub struct ModelGate {
+    /// Workers + queue slots; `try_acquire` failing means "full, answer 503".
+    admission: Arc<Semaphore>,
+    /// Jobs running at once.
+    workers: Arc<Semaphore>,
+}
+
+impl ModelGate {
+    /// A gate with `workers` concurrent jobs and `queue` waiting ones.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        Self { admission: Arc::new(Semaphore::new(workers + queue)), workers: Arc::new(Semaphore::new(workers)) }
+    }
+
+    /// Runs `job` on the blocking pool once a worker is free, or fails at once with
+    /// [`ApiError::Overloaded`] when the queue is full. The permits travel with the job,
+    /// so a client that disconnects does not free a slot while its job still runs.
+    pub async fn run<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        let admitted =
+            self.admission.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded { retry_after_secs: 1 })?;
+        let worker =
+            self.workers.clone().acquire_owned().await.map_err(|_| ApiError::Internal("model gate closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, worker);
+            job()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("model job failed: {e}")))?
+    }
+}
+
+/// Shared state of all handlers.
+pub struct AppState {
+    /// Identification and enrolment (owns the catalog).
+    pub ids: Arc<IdentificationService>,
+    /// Admission to the model stage.
+    pub gate: ModelGate,
+    /// Settings the server runs with.
+    pub config: ServeConfig,
+}
+
+impl AppState {
+    /// Opens the catalog and models under `config.data_dir`, and creates the first
+    /// administrator when there is none (its password is printed once to stderr).
+    pub async fn open(config: ServeConfig) -> Result<Arc<Self>> {
+        let ids = Arc::new(IdentificationService::open(&config.data_dir, config.model.as_deref()).await?);
+        bootstrap_admin(&ids, &config.bootstrap_admin).await?;
+        let gate = ModelGate::new(config.model_workers, config.model_queue);
+        Ok(Arc::new(Self { ids, gate, config }))
+    }
+}
+
+/// First start: with no enabled administrator, create one with a random password and
+/// print it to stderr once. Only its argon2 hash is kept, so it cannot be shown again.
+async fn bootstrap_admin(ids: &IdentificationService, login: &str) -> Result<()> {
+    let catalog = ids.catalog();
+    if catalog.count_users_with_role(auth::Role::Admin.as_str()).await? > 0 {
+        return Ok(());
+    }
+    let password = auth::random_secret();
+    let hash = tokio::task::spawn_blocking({
+        let p = password.clone();
+        move || auth::hash_password(&p)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    catalog.create_user(login, auth::Role::Admin.as_str(), &hash).await?;
+    catalog
+        .audit(
+            "system",
+            "",
+            "user.create",
+            None,
+            "ok",
+            &serde_json::json!({"login": login, "role": "admin", "bootstrap": true}),
+        )
+        .await?;
+    eprintln!("epatrol: created administrator '{login}' with one-time password: {password}");
+    Ok(())
+}
+
+/// Binds `config.bind`, serves until SIGINT/SIGTERM, then stops accepting and lets
+/// in-flight requests finish. `on_bound` gets the actual address (port 0 → real port).
+pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Result<()> {
+    let state = AppState::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(state.config.bind)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot bind {}: {e}", state.config.bind)))?;
+    let addr = listener.local_addr().map_err(|e| ApiError::Internal(e.to_string()))?;
+    on_bound(addr);
+    let app = router::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| ApiError::Internal(format!("server: {e}")))?;
+    state.ids.catalog().close().await;
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn wait_until(cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "condition not reached in 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_model_queue_is_refused_at_once_and_reopens_when_jobs_finish() {
+        let gate = Arc::new(ModelGate::new(1, 1));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let g = gate.clone();
+        let running = tokio::spawn(async move {
+            g.run(move || {
+                wait.recv().ok();
+                Ok(1)
+            })
+            .await
+        });
+        wait_until(|| gate.workers.available_permits() == 0).await;
+        let g = gate.clone();
+        let queued = tokio::spawn(async move { g.run(|| Ok(2)).await });
+        wait_until(|| gate.admission.available_permits() == 0).await;
+
+        // one running + one queued = full: the third is refused without waiting
+        let refused = tokio::time::timeout(Duration::from_secs(1), gate.run(|| Ok(3))).await.expect("no waiting");
+        assert!(matches!(refused, Err(ApiError::Overloaded { retry_after_secs: 1 })), "{refused:?}");
+
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap().unwrap(), 1);
+        assert_eq!(queued.await.unwrap().unwrap(), 2);
+        assert_eq!(gate.run(|| Ok(4)).await.unwrap(), 4);
+        assert_eq!(gate.admission.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_model_job_is_an_internal_error_and_frees_its_slot() {
+        let gate = ModelGate::new(1, 0);
+        let r: Result<()> = gate.run(|| panic!("model bug")).await;
+        assert!(matches!(r, Err(ApiError::Internal(_))), "{r:?}");
+        assert_eq!(gate.run(|| Ok(5)).await.unwrap(), 5);
+    }
+}

@@ -1,0 +1,60 @@
+//! Handlers, one module per resource, and the multipart reader they share.
+
+pub mod auth;
+pub mod health;
+pub mod identify;
+pub mod subjects;
+
+use axum::body::Bytes;
+use axum::extract::Multipart;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::http::StatusCode;
+
+use crate::error::{ApiError, Result};
+
+/// Maps a multipart failure to a fixed-text error: 413 when the body limit was hit, 415
+/// for a non-multipart content type, else 400. The library's own text is not echoed.
+fn multipart_error(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("the request body exceeds the size limit".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
+        }
+        _ => ApiError::BadRequest("malformed multipart/form-data body".into()),
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(r: MultipartRejection) -> Self {
+        // axum answers 400 for a missing/invalid boundary; a wrong content type is the
+        // more useful 415 for clients
+        match r {
+            MultipartRejection::InvalidBoundary(_) => multipart_error(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            other => multipart_error(other.status()),
+        }
+    }
+}
+
+impl From<MultipartError> for ApiError {
+    fn from(e: MultipartError) -> Self {
+        multipart_error(e.status())
+    }
+}
+
+/// Reads every part of a multipart body into memory (the body limit bounds the total).
+/// Parts must be named and among `allowed`; at most `max_parts` of them.
+pub async fn read_parts(mut mp: Multipart, allowed: &[&str], max_parts: usize) -> Result<Vec<(String, Bytes)>> {
+    let mut parts = Vec::new();
+    while let Some(field) = mp.next_field().await? {
+        let name = field.name().unwrap_or("").to_string();
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!("unexpected form field; allowed: {}", allowed.join(", "))));
+        }
+        if parts.len() == max_parts {
+            return Err(ApiError::BadRequest(format!("at most {max_parts} form fields")));
+        }
+        let bytes = field.bytes().await?;
+        parts.push((name, bytes));
+    }
+    Ok(parts)
+}

@@ -1,0 +1,159 @@
+//! `POST /v1/subjects`: an administrator enrols a person (record + face photos).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::read_parts;
+use crate::error::{ApiError, Result};
+use crate::http::AppState;
+use crate::http::auth::{Caller, Role};
+use crate::http::problem::Problem;
+use crate::service::Probe;
+use epatrol_store::catalog::{Flags, NewSubject};
+
+/// Most face photos accepted in one enrolment.
+pub const MAX_ENROL_IMAGES: usize = 10;
+
+/// Flags set at enrolment (all default to false).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlagsIn {
+    /// Has a criminal conviction.
+    pub convicted: bool,
+    /// Wanted.
+    pub wanted: bool,
+    /// Reported missing.
+    pub missing: bool,
+    /// Under preventive supervision.
+    pub preventive_supervision: bool,
+    /// Under probation supervision.
+    pub probation_supervision: bool,
+    /// Under administrative supervision.
+    pub administrative_supervision: bool,
+}
+
+/// The `record` part of an enrolment: identity data and flags.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRecord {
+    /// Unique registry id.
+    pub external_id: String,
+    /// Family name.
+    pub surname: String,
+    /// Given name.
+    pub given_name: String,
+    /// Patronymic.
+    #[serde(default)]
+    pub patronymic: String,
+    /// Date of birth (ISO 8601).
+    #[serde(default)]
+    pub date_of_birth: String,
+    /// Registered address.
+    #[serde(default)]
+    pub address: String,
+    /// Operational flags.
+    #[serde(default)]
+    pub flags: FlagsIn,
+}
+
+/// Multipart form of an enrolment (schema only; the handler reads the parts).
+#[derive(ToSchema)]
+#[allow(dead_code)] // never constructed: it exists to describe the form in OpenAPI
+pub struct EnrolForm {
+    /// The subject record as JSON.
+    record: SubjectRecord,
+    /// One to ten face photos (repeat the field).
+    #[schema(value_type = Vec<String>, format = Binary)]
+    face: Vec<Vec<u8>>,
+}
+
+/// What was enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enrolled {
+    /// Catalog id of the new subject.
+    pub subject_id: i64,
+    /// Registry id.
+    pub external_id: String,
+    /// Number of face templates stored.
+    pub templates: usize,
+}
+
+/// Enrols a person from a JSON record and face photos (admin role). Every photo must
+/// yield a usable face, else nothing is stored.
+#[utoipa::path(
+    post, path = "/v1/subjects", tag = "subjects",
+    request_body(content = EnrolForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = Enrolled),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn enrol(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    form: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Enrolled>)> {
+    caller.require(&[Role::Admin])?;
+    let parts = read_parts(form?, &["record", "face"], MAX_ENROL_IMAGES + 1).await?;
+    let mut record = None;
+    let mut faces = Vec::new();
+    for (name, bytes) in parts {
+        if name == "record" {
+            if record.is_some() {
+                return Err(ApiError::BadRequest("exactly one `record` part is required".into()));
+            }
+            let r: SubjectRecord = serde_json::from_slice(&bytes)
+                .map_err(|_| ApiError::BadRequest("`record` must be a JSON subject record".into()))?;
+            record = Some(r);
+        } else {
+            // labels are ours, not the client's file names, so errors quote nothing personal
+            faces.push(Probe { label: format!("face #{}", faces.len() + 1), bytes: bytes.to_vec() });
+        }
+    }
+    let r = record.ok_or_else(|| ApiError::BadRequest("a `record` part is required".into()))?;
+    if faces.is_empty() || faces.len() > MAX_ENROL_IMAGES {
+        return Err(ApiError::BadRequest(format!("1 to {MAX_ENROL_IMAGES} `face` parts are required")));
+    }
+    let subject = NewSubject {
+        external_id: r.external_id,
+        surname: r.surname,
+        given_name: r.given_name,
+        patronymic: r.patronymic,
+        date_of_birth: r.date_of_birth,
+        address: r.address,
+        flags: Flags {
+            convicted: r.flags.convicted,
+            wanted: r.flags.wanted,
+            missing: r.flags.missing,
+            preventive_supervision: r.flags.preventive_supervision,
+            probation_supervision: r.flags.probation_supervision,
+            administrative_supervision: r.flags.administrative_supervision,
+        },
+    };
+    let svc = state.ids.clone();
+    let actor = caller.login.clone();
+    let report = state
+        .gate
+        .run(move || tokio::runtime::Handle::current().block_on(svc.enroll(&subject, &faces, &actor)))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Enrolled {
+            subject_id: report.subject_id,
+            external_id: report.external_id,
+            templates: report.template_ids.len(),
+        }),
+    ))
+}

@@ -1,0 +1,343 @@
+//! The HTTP API end to end: the real `epatrol serve` binary on an ephemeral port over a
+//! temp data dir, real models, real HTTP through reqwest, ORL face images from
+//! ../shared/datasets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use epatrol_store::Catalog;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+fn orl(rel: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/faces/orl").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (tests need ../shared beside the repo)", p.display()))
+}
+
+/// A running `epatrol serve` child; killed on drop if a test fails midway.
+struct Server {
+    child: Child,
+    base: String,
+    admin_password: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    // the child is owned by the returned `Server`, whose Drop kills and waits for it
+    #[allow(clippy::zombie_processes)]
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_epatrol"))
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn epatrol serve");
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut admin_password = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("server did not report its address within 60 s");
+            if let Some(p) = line.split("one-time password: ").nth(1) {
+                admin_password = p.trim().to_string();
+            }
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                return Server { child, base: addr.trim().to_string(), admin_password, stderr: rx };
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn add_user(data: &Path, login: &str, role: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_epatrol"))
+        .arg("--data")
+        .arg(data)
+        .args(["user", "add", "--login", login, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add {login}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn login(http: &reqwest::Client, s: &Server, login: &str, password: &str, device: &str) -> reqwest::Response {
+    http.post(s.url("/v1/auth/login"))
+        .json(&json!({"login": login, "password": password, "device_id": device}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token(http: &reqwest::Client, s: &Server, user: &str, password: &str, device: &str) -> String {
+    let r = login(http, s, user, password, device).await;
+    assert_eq!(r.status(), StatusCode::OK, "login {user}");
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+fn face_form(rel: &str) -> Form {
+    Form::new().part("face", Part::bytes(orl(rel)).file_name("probe.pgm"))
+}
+
+async fn identify(
+    http: &reqwest::Client,
+    s: &Server,
+    tok: Option<&str>,
+    device: &str,
+    form: Form,
+) -> reqwest::Response {
+    let mut rq = http.post(s.url("/v1/identify")).header("x-device-id", device).multipart(form);
+    if let Some(t) = tok {
+        rq = rq.bearer_auth(t);
+    }
+    rq.send().await.unwrap()
+}
+
+/// Asserts an RFC 9457 problem with `status` and returns its JSON.
+async fn problem(r: reqwest::Response, status: StatusCode, what: &str) -> Value {
+    assert_eq!(r.status(), status, "{what}");
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(ct, "application/problem+json", "{what}: content type");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16(), "{what}: {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().to_path_buf();
+    let max_body = 256 * 1024;
+    let s = Server::start(&data, &["--max-body-bytes", &max_body.to_string(), "--model-workers", "2"]);
+    assert_eq!(s.admin_password.len(), 64, "first start prints the administrator's one-time password");
+    let http = reqwest::Client::new();
+
+    // health and the OpenAPI document need no token
+    let r = http.get(s.url("/v1/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    let doc: Value = http.get(s.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in ["/v1/health", "/v1/auth/login", "/v1/identify", "/v1/subjects"] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(doc["paths"]["/v1/identify"]["post"]["responses"]["503"].is_object());
+
+    // accounts: the bootstrap admin, plus a patrol officer and a dock made with the CLI
+    add_user(&data, "patrol1", "patrol", "patrol-password-1");
+    add_user(&data, "dock1", "dock", "dock-password-123");
+    let p =
+        problem(login(&http, &s, "admin", "wrong password", "ws-1").await, StatusCode::UNAUTHORIZED, "bad pw").await;
+    assert!(!p.to_string().contains("wrong password"), "the password is not echoed: {p}");
+    problem(login(&http, &s, "nobody", "x", "ws-1").await, StatusCode::UNAUTHORIZED, "unknown login").await;
+    let r = http
+        .post(s.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "malformed login JSON").await;
+    let admin = token(&http, &s, "admin", &s.admin_password, "ws-1").await;
+    let patrol = token(&http, &s, "patrol1", "patrol-password-1", "tab-1").await;
+    let dock = token(&http, &s, "dock1", "dock-password-123", "dock-1").await;
+    assert_eq!(patrol.len(), 64);
+
+    // admin enrols s1 (wanted) and s2 from two photos each
+    for (n, wanted) in [(1, true), (2, false)] {
+        let record = json!({"external_id": format!("P-{n}"), "surname": format!("Surname{n}"), "given_name": "Test",
+                            "date_of_birth": "1980-01-01", "flags": {"wanted": wanted}});
+        let form = Form::new()
+            .text("record", record.to_string())
+            .part("face", Part::bytes(orl(&format!("s{n}/1.pgm"))))
+            .part("face", Part::bytes(orl(&format!("s{n}/2.pgm"))));
+        let r = http
+            .post(s.url("/v1/subjects"))
+            .bearer_auth(&admin)
+            .header("x-device-id", "ws-1")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "enrol s{n}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["templates"], 2);
+        assert_eq!(body["external_id"], format!("P-{n}"));
+    }
+    // the same person again is a conflict that does not echo the record
+    let form = Form::new()
+        .text("record", json!({"external_id": "P-1", "surname": "Secret", "given_name": "Name"}).to_string())
+        .part("face", Part::bytes(orl("s1/3.pgm")));
+    let r = http
+        .post(s.url("/v1/subjects"))
+        .bearer_auth(&admin)
+        .header("x-device-id", "ws-1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::CONFLICT, "duplicate enrolment").await;
+    assert!(!p.to_string().contains("P-1") && !p.to_string().contains("Secret"), "{p}");
+
+    // authentication: none, forged, malformed, expired, other device → 401
+    problem(identify(&http, &s, None, "tab-1", face_form("s1/7.pgm")).await, StatusCode::UNAUTHORIZED, "no token")
+        .await;
+    let forged = "ab".repeat(32);
+    problem(
+        identify(&http, &s, Some(&forged), "tab-1", face_form("s1/7.pgm")).await,
+        StatusCode::UNAUTHORIZED,
+        "forged",
+    )
+    .await;
+    problem(
+        identify(&http, &s, Some("abc"), "tab-1", face_form("s1/7.pgm")).await,
+        StatusCode::UNAUTHORIZED,
+        "malformed",
+    )
+    .await;
+    problem(
+        identify(&http, &s, Some(&patrol), "tab-2", face_form("s1/7.pgm")).await,
+        StatusCode::UNAUTHORIZED,
+        "other device",
+    )
+    .await;
+    let expired = "cd".repeat(32);
+    {
+        let cat = Catalog::open_in(&data).await.unwrap();
+        let uid = cat.user_by_login("patrol1").await.unwrap().unwrap().id;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(expired.as_bytes()));
+        cat.insert_token(&digest, uid, "tab-1", now - 7200, now - 3600).await.unwrap();
+        cat.close().await;
+    }
+    problem(
+        identify(&http, &s, Some(&expired), "tab-1", face_form("s1/7.pgm")).await,
+        StatusCode::UNAUTHORIZED,
+        "expired",
+    )
+    .await;
+
+    // roles: a dock may not identify, a patrol officer may not enrol
+    problem(
+        identify(&http, &s, Some(&dock), "dock-1", face_form("s1/7.pgm")).await,
+        StatusCode::FORBIDDEN,
+        "dock identify",
+    )
+    .await;
+    let form = Form::new().text("record", "{}").part("face", Part::bytes(orl("s3/1.pgm")));
+    let r = http
+        .post(s.url("/v1/subjects"))
+        .bearer_auth(&patrol)
+        .header("x-device-id", "tab-1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN, "patrol enrol").await;
+
+    // a held-back photo of s1 is identified; the officer sees identity and flags only
+    let r = identify(&http, &s, Some(&patrol), "tab-1", face_form("s1/7.pgm")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["decision"], "match", "{body}");
+    assert_eq!(body["person"]["external_id"], "P-1");
+    assert_eq!(body["flags"]["wanted"], true);
+    assert_eq!(body["escort_to_station"], true, "wanted people are escorted");
+    for hidden in ["candidates", "times", "quality", "threshold", "template", "embedding"] {
+        assert!(body.get(hidden).is_none(), "patrol answer must not carry `{hidden}`: {body}");
+    }
+    let match_audit_id = body["audit_id"].as_i64().unwrap();
+    // someone not enrolled: no match, escort, no person
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", face_form("s20/1.pgm")).await.json().await.unwrap();
+    assert_eq!(body["decision"], "no_match", "{body}");
+    assert!(body.get("person").is_none() && body["escort_to_station"] == true, "{body}");
+
+    // bad input: clean problem+json, never a 500
+    let r = http
+        .post(s.url("/v1/identify"))
+        .bearer_auth(&patrol)
+        .header("x-device-id", "tab-1")
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"face\"\r\n\r\ntruncated")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "truncated multipart").await;
+    let r = http
+        .post(s.url("/v1/identify"))
+        .bearer_auth(&patrol)
+        .header("x-device-id", "tab-1")
+        .json(&json!({"face": 1}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "JSON instead of multipart").await;
+    let form = Form::new().part("face", Part::bytes(vec![7u8; max_body + 1]));
+    problem(identify(&http, &s, Some(&patrol), "tab-1", form).await, StatusCode::PAYLOAD_TOO_LARGE, "oversized").await;
+    let form = Form::new().text("photo", "x");
+    problem(identify(&http, &s, Some(&patrol), "tab-1", form).await, StatusCode::BAD_REQUEST, "unknown field").await;
+    let form = Form::new().part("face", Part::bytes(b"not an image".to_vec()));
+    problem(identify(&http, &s, Some(&patrol), "tab-1", form).await, StatusCode::BAD_REQUEST, "not an image").await;
+    problem(http.get(s.url("/v1/nope")).send().await.unwrap(), StatusCode::NOT_FOUND, "unknown route").await;
+    problem(http.get(s.url("/v1/identify")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        .await;
+
+    // the audit log has the identification with officer and device, and the failed login
+    let cat = Catalog::open_in(&data).await.unwrap();
+    let rows = cat.audit_tail(200).await.unwrap();
+    let row = rows.iter().find(|r| r.id == match_audit_id).expect("audit row of the match");
+    assert_eq!(
+        (row.actor.as_str(), row.device.as_str(), row.action.as_str(), row.outcome.as_str()),
+        ("patrol1", "tab-1", "identify", "match")
+    );
+    assert!(row.subject_id.is_some());
+    assert!(rows.iter().any(|r| r.action == "login" && r.outcome == "denied" && r.actor == "admin"));
+    assert!(rows.iter().any(|r| r.action == "enroll" && r.actor == "admin"));
+    cat.close().await;
+
+    // SIGTERM: graceful stop, exit 0
+    let mut s = s;
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "server did not stop within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    // the reader thread drains the closed pipe, then the channel disconnects
+    let rest: Vec<String> = std::iter::from_fn(|| s.stderr.recv_timeout(Duration::from_secs(5)).ok()).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
