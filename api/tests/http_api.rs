@@ -341,3 +341,77 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     let rest: Vec<String> = std::iter::from_fn(|| s.stderr.recv_timeout(Duration::from_secs(5)).ok()).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+/// Reads an HTTP/1.1 response head from a raw socket (until the blank line).
+fn read_head(tcp: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tcp.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!("connection ended before a full response head: {other:?}, got {head:?}"),
+        }
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_full_model_queue_is_503_with_retry_after_and_slow_bodies_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().to_path_buf();
+    // one model worker, no queue: a second probe arriving while one runs is refused
+    let s = Server::start(&data, &["--model-workers", "1", "--model-queue", "0", "--request-timeout-secs", "2"]);
+    add_user(&data, "patrol2", "patrol", "patrol-password-2");
+    let http = reqwest::Client::new();
+    let tok = token(&http, &s, "patrol2", "patrol-password-2", "tab-9").await;
+
+    // bursts of simultaneous probes until one finds the queue full (the first burst
+    // nearly always does; a few bursts make a quiet scheduler no reason to fail)
+    let mut refused = 0;
+    for _ in 0..5 {
+        let burst = (0..8).map(|_| identify(&http, &s, Some(&tok), "tab-9", face_form("s5/1.pgm")));
+        for r in futures::future::join_all(burst).await {
+            match r.status() {
+                StatusCode::OK => {
+                    let body: Value = r.json().await.unwrap();
+                    assert_eq!(body["decision"], "no_match", "empty gallery: {body}");
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(r.headers()["retry-after"], "1");
+                    problem(r, StatusCode::SERVICE_UNAVAILABLE, "queue full").await;
+                    refused += 1;
+                }
+                other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "no probe was refused with one worker, no queue and bursts of 8");
+    // a refused client that waits Retry-After and retries is served
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(identify(&http, &s, Some(&tok), "tab-9", face_form("s5/1.pgm")).await.status(), StatusCode::OK);
+
+    // a client that stops sending its body mid-way gets 408 problem+json after the
+    // request timeout, and the connection is closed
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let head = tokio::task::spawn_blocking(move || {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        tcp.write_all(
+            b"POST /v1/auth/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"login\":",
+        )
+        .unwrap();
+        read_head(&mut tcp)
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("http/1.1 408"), "{head}");
+    assert!(head.contains("content-type: application/problem+json"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(started.elapsed() >= Duration::from_millis(1900), "answered before the timeout: {:?}", started.elapsed());
+}

@@ -108,15 +108,15 @@ impl IntoResponse for ApiError {
 /// same status and headers. The original plain-text body is dropped rather than echoed,
 /// because rejection texts can quote the request.
 ///
-/// A 413 also gets `Connection: close`: the rest of the oversized body is never read,
-/// so the connection cannot carry another request, and saying so stops clients from
+/// A 413 or 408 also gets `Connection: close`: the rest of the body is never read, so
+/// the connection cannot carry another request, and saying so stops clients from
 /// reusing it (they would see the next request fail mid-flight).
 pub async fn ensure_problem(mut res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let is_problem = res
