@@ -146,7 +146,7 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
     let doc: Value = http.get(s.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for path in ["/v1/health", "/v1/auth/login", "/v1/identify", "/v1/subjects"] {
+    for path in ["/v1/health", "/v1/auth/login", "/v1/identify", "/v1/subjects", "/v1/audit"] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
@@ -322,6 +322,24 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     assert!(row.subject_id.is_some());
     assert!(rows.iter().any(|r| r.action == "login" && r.outcome == "denied" && r.actor == "admin"));
     assert!(rows.iter().any(|r| r.action == "enroll" && r.actor == "admin"));
+    cat.close().await;
+
+    // administrators read the same rows over HTTP (and that read is audited); others may not
+    let get_audit = |tok: &str, device: &str, q: &str| {
+        http.get(s.url(&format!("/v1/audit{q}"))).bearer_auth(tok).header("x-device-id", device).send()
+    };
+    let r = get_audit(&admin, "ws-1", "?limit=50").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let rows: Vec<Value> = r.json().await.unwrap();
+    let row = rows.iter().find(|r| r["id"] == match_audit_id).expect("match row over HTTP");
+    assert_eq!((&row["actor"], &row["device"], &row["outcome"]), (&json!("patrol1"), &json!("tab-1"), &json!("match")));
+    assert!(row["detail"].is_object(), "{row}");
+    problem(get_audit(&patrol, "tab-1", "").await.unwrap(), StatusCode::FORBIDDEN, "patrol reads audit").await;
+    problem(get_audit(&admin, "ws-1", "?limit=0").await.unwrap(), StatusCode::BAD_REQUEST, "limit 0").await;
+    problem(get_audit(&admin, "ws-1", "?limit=abc").await.unwrap(), StatusCode::BAD_REQUEST, "limit abc").await;
+    let cat = Catalog::open_in(&data).await.unwrap();
+    let reads = cat.audit_tail(5).await.unwrap();
+    assert!(reads.iter().any(|r| r.action == "audit.read" && r.actor == "admin" && r.device == "ws-1"));
     cat.close().await;
 
     // SIGTERM: graceful stop, exit 0

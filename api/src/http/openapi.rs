@@ -11,7 +11,7 @@ use super::routes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "E-patrol API", description = "Identification and evidence API for patrol tablets, docks and investigators."),
-    paths(routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol),
+    paths(routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol, routes::audit::audit),
     components(schemas(super::problem::Problem, super::auth::Role)),
     modifiers(&BearerAuth),
 )]

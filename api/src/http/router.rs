@@ -23,6 +23,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/auth/login", post(routes::auth::login))
         .route("/v1/identify", post(routes::identify::identify))
         .route("/v1/subjects", post(routes::subjects::enrol))
+        .route("/v1/audit", get(routes::audit::audit))
         .fallback(not_found)
         .with_state(state)
         // axum's extractor limit (Multipart, Json) set to the same value as the outer
