@@ -87,6 +87,9 @@ pub async fn login(
     let token = random_secret();
     let ttl = state.config.token_ttl.as_secs();
     let now = unix_now();
+    // expired rows are useless; dropping them here keeps the table at about one row per
+    // live session without a background task
+    catalog.purge_expired_tokens(now).await?;
     catalog.insert_token(&token_digest(&token), user.id, &req.device_id, now, now + ttl as i64).await?;
     catalog
         .audit(&user.login, &req.device_id, "login", None, "ok", &serde_json::json!({"role": role.as_str()}))
