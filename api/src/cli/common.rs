@@ -3,13 +3,28 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use epatrol_api::service::Probe;
+use epatrol_api::service::{FingerProbe, Probe};
 
 /// Reads an image file into a [`Probe`] labelled with its file name.
 pub fn read_probe(path: &Path) -> anyhow::Result<Probe> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
     Ok(Probe { label, bytes })
+}
+
+/// Parses `[POS=]PATH` (POS = ISO finger position 0..10: 1 right thumb … 10 left
+/// little, 0 unknown) and reads the fingerprint image.
+pub fn read_finger(spec: &str) -> anyhow::Result<FingerProbe> {
+    let (position, path) = match spec.split_once('=') {
+        Some((pos, path)) if pos.chars().all(|c| c.is_ascii_digit()) && !pos.is_empty() => {
+            let p: u8 = pos.parse().with_context(|| format!("finger position `{pos}`"))?;
+            anyhow::ensure!(p <= 10, "finger position must be 0..10 (1 right thumb … 10 left little), got {p}");
+            (p, path)
+        }
+        _ => (0, spec),
+    };
+    let Probe { label, bytes } = read_probe(Path::new(path))?;
+    Ok(FingerProbe { label, bytes, position })
 }
 
 /// The actor recorded in the audit log for CLI use: `cli:<officer or OS user>`.

@@ -1,4 +1,4 @@
-//! `epatrol enroll`: a subject record plus one or more face images.
+//! `epatrol enroll`: a subject record plus face images and/or fingerprints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use epatrol_api::service::IdentificationService;
 use epatrol_store::catalog::{Flags, NewSubject};
 
-use super::common::{cli_actor, read_probe};
+use super::common::{cli_actor, read_finger, read_probe};
 
 /// Operational flags settable at enrolment.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -49,9 +49,13 @@ pub struct EnrollArgs {
     /// Flags (repeat or comma-separate): convicted, wanted, missing, preventive, probation, administrative.
     #[arg(long = "flag", value_delimiter = ',')]
     pub flags: Vec<Flag>,
-    /// Face photo(s) of the person (JPEG, PNG, BMP, TIFF, PGM); one face per photo.
-    #[arg(long = "face", required = true)]
+    /// Face photo(s) of the person (JPEG, PNG, BMP, TIFF, PGM, WebP); one face per photo.
+    #[arg(long = "face", required_unless_present = "fingers")]
     pub faces: Vec<PathBuf>,
+    /// Fingerprint image(s) as `[POS=]PATH`, POS the ISO finger position (1 right thumb …
+    /// 10 left little; omitted = unknown). Several impressions of a finger may be given.
+    #[arg(long = "finger")]
+    pub fingers: Vec<String>,
     /// Face recognizer (manifest name).
     #[arg(long)]
     pub model: Option<String>,
@@ -86,9 +90,10 @@ impl EnrollArgs {
 /// Enrols and prints the report as JSON.
 pub fn run(data: PathBuf, a: EnrollArgs) -> anyhow::Result<ExitCode> {
     let probes = a.faces.iter().map(|p| read_probe(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let fingers = a.fingers.iter().map(|f| read_finger(f)).collect::<anyhow::Result<Vec<_>>>()?;
     super::runtime()?.block_on(async {
         let svc = IdentificationService::open(&data, a.model.as_deref()).await?;
-        let report = svc.enroll(&a.subject(), &probes, &cli_actor(None)).await?;
+        let report = svc.enroll_with(&a.subject(), &probes, &fingers, &cli_actor(None)).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         svc.catalog().close().await;
         Ok(ExitCode::SUCCESS)

@@ -12,12 +12,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use epatrol_engine::EngineError;
+use epatrol_engine::finger::Extracted;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
 use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32};
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewSubject, NewTemplate, Subject};
 
+use super::fingers::{FINGER_MODEL, FingerProbe, FingerSide};
 use crate::error::{ApiError, Result};
 
 /// Number of candidates returned with an identification.
@@ -37,6 +39,7 @@ pub struct IdentificationService {
     faces: FacePipeline,
     face_gallery: RwLock<Gallery>,
     calibration: Calibration,
+    fingers: FingerSide,
 }
 
 /// What enrolment stored.
@@ -85,8 +88,12 @@ pub struct PersonView {
 pub struct IdentifyReport {
     /// `match`, `no_match` or `rejected` (probe unusable).
     pub decision: &'static str,
-    /// Which modality decided.
+    /// Which modality decided: `finger` or `face`.
     pub modality: &'static str,
+    /// Why the face decided when a fingerprint was given too (print unusable or
+    /// inconclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     /// Why the probe was rejected, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -108,9 +115,9 @@ pub struct IdentifyReport {
     pub threshold: f32,
     /// Top candidates (scores and ids only).
     pub candidates: Vec<CandidateView>,
-    /// Quality of the probe.
+    /// Quality of the probe (face or finger measurements).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quality: Option<Quality>,
+    pub quality: Option<serde_json::Value>,
     /// Per-stage timings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<StageTimes>,
@@ -139,7 +146,8 @@ impl IdentificationService {
         for row in catalog.templates("face", &name).await? {
             gallery.add_encoded(row.id as u64, row.subject_id, &row.data)?;
         }
-        Ok(Self { catalog, faces, face_gallery: RwLock::new(gallery), calibration })
+        let fingers = FingerSide::open(&catalog).await?;
+        Ok(Self { catalog, faces, face_gallery: RwLock::new(gallery), calibration, fingers })
     }
 
     /// The catalog.
@@ -150,6 +158,11 @@ impl IdentificationService {
     /// The decision threshold and how it was derived.
     pub fn calibration(&self) -> &Calibration {
         &self.calibration
+    }
+
+    /// The fingerprint side (gallery size, calibration).
+    pub fn fingers(&self) -> &FingerSide {
+        &self.fingers
     }
 
     /// (subjects, templates) in the in-memory face gallery.
@@ -166,19 +179,58 @@ impl IdentificationService {
     /// Enrols a subject from face images: every image must yield a usable face, else
     /// nothing is written and the error names the image.
     pub async fn enroll(&self, subject: &NewSubject, images: &[Probe], actor: &str) -> Result<EnrollReport> {
-        if images.is_empty() {
-            return Err(ApiError::BadRequest("at least one face image is required".into()));
-        }
-        let extracted = self.extract_faces(images);
-        self.enroll_extracted(subject, images, extracted, actor).await
+        self.enroll_with(subject, images, &[], actor).await
     }
 
-    /// Second half of [`enroll`](Self::enroll), for callers that extracted in bulk.
+    /// Enrols a subject from face images and/or fingerprints (at least one of them);
+    /// every image must be usable, else nothing is written and the error names it.
+    pub async fn enroll_with(
+        &self,
+        subject: &NewSubject,
+        faces: &[Probe],
+        fingers: &[FingerProbe],
+        actor: &str,
+    ) -> Result<EnrollReport> {
+        if faces.is_empty() && fingers.is_empty() {
+            return Err(ApiError::BadRequest("at least one face image or fingerprint is required".into()));
+        }
+        let extracted = self.extract_faces(faces);
+        let prints: Vec<_> = fingers.par_iter().map(|f| self.fingers.extract(f)).collect();
+        let mut finger_rows = Vec::with_capacity(prints.len());
+        let mut finger_templates = Vec::with_capacity(prints.len());
+        for (f, e) in fingers.iter().zip(prints) {
+            let e = e.map_err(|e| ApiError::BadRequest(format!("{}: {e}", f.label)))?;
+            finger_rows.push(NewTemplate {
+                modality: "finger".into(),
+                model: FINGER_MODEL.into(),
+                position: Some(f.position as i64),
+                quality: e.quality.score as f64,
+                data: FingerSide::encode(f.position, &e)?,
+                source_sha256: sha256_hex(&f.bytes),
+            });
+            finger_templates.push((f.position, e));
+        }
+        self.store_enrolment(subject, faces, extracted, finger_rows, &finger_templates, actor).await
+    }
+
+    /// Second half of [`enroll`](Self::enroll), for callers that extracted faces in bulk.
     pub async fn enroll_extracted(
         &self,
         subject: &NewSubject,
         images: &[Probe],
         extracted: Vec<std::result::Result<FaceTemplate, EngineError>>,
+        actor: &str,
+    ) -> Result<EnrollReport> {
+        self.store_enrolment(subject, images, extracted, Vec::new(), &[], actor).await
+    }
+
+    async fn store_enrolment(
+        &self,
+        subject: &NewSubject,
+        images: &[Probe],
+        extracted: Vec<std::result::Result<FaceTemplate, EngineError>>,
+        finger_rows: Vec<NewTemplate>,
+        prints: &[(u8, Extracted)],
         actor: &str,
     ) -> Result<EnrollReport> {
         let model = self.faces.embedder().name().to_string();
@@ -199,15 +251,70 @@ impl IdentificationService {
             qualities.push(q);
             vectors.push(t.embedding);
         }
+        let n_faces = templates.len();
+        templates.extend(finger_rows);
         let (subject_id, ids) = self.catalog.enroll(subject, &templates).await?;
-        {
+        if n_faces > 0 {
             let mut g = self.face_gallery.write().unwrap_or_else(|p| p.into_inner());
-            let tids: Vec<u64> = ids.iter().map(|&i| i as u64).collect();
+            let tids: Vec<u64> = ids[..n_faces].iter().map(|&i| i as u64).collect();
             g.add(&tids, &vec![subject_id; tids.len()], &vectors.concat())?;
         }
-        let detail = serde_json::json!({"templates": ids.len(), "modality": "face"});
+        let refs: Vec<(u8, &Extracted)> = prints.iter().map(|(p, e)| (*p, e)).collect();
+        self.fingers.add(subject_id, &refs);
+        let detail = serde_json::json!({"face_templates": n_faces, "finger_templates": prints.len()});
         self.catalog.audit(actor, "", "enroll", Some(subject_id), "enrolled", &detail).await?;
         Ok(EnrollReport { subject_id, external_id: subject.external_id.clone(), template_ids: ids, qualities })
+    }
+
+    /// Fingerprint first, face as fallback: the print decides when it matches; when it
+    /// is unusable or matches nobody and a face photo is given, the face decides and
+    /// `fallback` says why. Each modality tried is audited.
+    pub async fn identify(
+        &self,
+        face: Option<&Probe>,
+        finger: Option<&FingerProbe>,
+        k: usize,
+        actor: &str,
+        device: &str,
+    ) -> Result<IdentifyReport> {
+        let mut fallback = None;
+        if let Some(fp) = finger {
+            let r = self.identify_finger(fp, k, actor, device).await?;
+            if r.decision == "match" || face.is_none() {
+                return Ok(r);
+            }
+            fallback = Some(match (&r.reason, r.candidates.first()) {
+                (Some(why), _) => format!("fingerprint unusable ({why}); decided by face"),
+                (None, Some(c)) => format!(
+                    "fingerprint inconclusive (best score {:.3} below {:.3}); decided by face",
+                    c.score, r.threshold
+                ),
+                (None, None) => "fingerprint matched no enrolled print; decided by face".to_string(),
+            });
+        }
+        let Some(face) = face else {
+            return Err(ApiError::BadRequest("give a fingerprint, a face photo, or both".into()));
+        };
+        let mut r = self.identify_face(face, k, actor, device).await?;
+        r.fallback = fallback;
+        Ok(r)
+    }
+
+    /// Identifies one fingerprint 1:N.
+    pub async fn identify_finger(&self, probe: &FingerProbe, k: usize, actor: &str, device: &str) -> Result<IdentifyReport> {
+        let threshold = self.fingers.calibration().threshold;
+        let t = std::time::Instant::now();
+        let e = match self.fingers.extract(probe) {
+            Ok(e) => e,
+            Err(EngineError::Rejected(reason)) => return self.rejected("finger", reason, threshold, actor, device).await,
+            Err(e) => return Err(e.into()),
+        };
+        let extract_ms = t.elapsed().as_secs_f64() * 1e3;
+        let candidates = self.fingers.search(probe.position, &e, k);
+        let quality = serde_json::to_value(&e.quality).ok();
+        let mut r = self.report("finger", &candidates, threshold, quality, actor, device).await?;
+        r.times = Some(StageTimes { embed_ms: extract_ms, ..Default::default() });
+        Ok(r)
     }
 
     /// Identifies a face photo 1:N. An unreadable file is an error (nothing recorded
@@ -217,34 +324,61 @@ impl IdentificationService {
         let threshold = self.calibration.threshold;
         let template = match self.faces.probe(&probe.bytes) {
             Ok(t) => t,
-            Err(EngineError::Rejected(reason)) => {
-                let detail = serde_json::json!({"modality": "face", "reason": reason});
-                let audit_id = self.catalog.audit(actor, device, "identify", None, "rejected", &detail).await?;
-                return Ok(IdentifyReport {
-                    decision: "rejected",
-                    modality: "face",
-                    escort_to_station: true,
-                    escort_reason: Some("identity could not be established: the photo is unusable".into()),
-                    reason: Some(reason),
-                    person: None,
-                    flags: None,
-                    score: None,
-                    threshold,
-                    candidates: Vec::new(),
-                    quality: None,
-                    times: None,
-                    audit_id,
-                });
-            }
+            Err(EngineError::Rejected(reason)) => return self.rejected("face", reason, threshold, actor, device).await,
             Err(e) => return Err(e.into()),
         };
         let candidates: Vec<Candidate> = {
             let g = self.face_gallery.read().unwrap_or_else(|p| p.into_inner());
             g.search(&template.embedding, k.max(1))?.pop().unwrap_or_default()
         };
+        let quality = template.quality.as_ref().and_then(|q| serde_json::to_value(q).ok());
+        let mut r = self.report("face", &candidates, threshold, quality, actor, device).await?;
+        r.times = Some(template.times);
+        Ok(r)
+    }
+
+    /// The answer for an unusable probe: rejected, escort (identity not established).
+    async fn rejected(
+        &self,
+        modality: &'static str,
+        reason: String,
+        threshold: f32,
+        actor: &str,
+        device: &str,
+    ) -> Result<IdentifyReport> {
+        let detail = serde_json::json!({"modality": modality, "reason": reason});
+        let audit_id = self.catalog.audit(actor, device, "identify", None, "rejected", &detail).await?;
+        Ok(IdentifyReport {
+            decision: "rejected",
+            modality,
+            fallback: None,
+            escort_to_station: true,
+            escort_reason: Some(format!("identity could not be established: the {modality} image is unusable")),
+            reason: Some(reason),
+            person: None,
+            flags: None,
+            score: None,
+            threshold,
+            candidates: Vec::new(),
+            quality: None,
+            times: None,
+            audit_id,
+        })
+    }
+
+    /// Decision, person view, flags and escort advice from ranked candidates; audited.
+    async fn report(
+        &self,
+        modality: &'static str,
+        candidates: &[Candidate],
+        threshold: f32,
+        quality: Option<serde_json::Value>,
+        actor: &str,
+        device: &str,
+    ) -> Result<IdentifyReport> {
         let mut views = Vec::with_capacity(candidates.len());
         let mut matched: Option<Subject> = None;
-        let decision = decide(&candidates, threshold);
+        let decision = decide(candidates, threshold);
         for (i, c) in candidates.iter().enumerate() {
             let s = self.catalog.subject(c.subject_id).await?;
             views.push(CandidateView { rank: i + 1, external_id: s.data.external_id.clone(), score: c.score });
@@ -266,7 +400,7 @@ impl IdentificationService {
             _ => ("no_match", Some("identity could not be established: no enrolled person matches".to_string()), None),
         };
         let detail = serde_json::json!({
-            "modality": "face",
+            "modality": modality,
             "score": score,
             "threshold": threshold,
             "candidates": candidates.len(),
@@ -278,7 +412,8 @@ impl IdentificationService {
             .await?;
         Ok(IdentifyReport {
             decision: decision_str,
-            modality: "face",
+            modality,
+            fallback: None,
             reason: None,
             escort_to_station: escort_reason.is_some(),
             escort_reason,
@@ -294,8 +429,8 @@ impl IdentificationService {
             score,
             threshold,
             candidates: views,
-            quality: template.quality,
-            times: Some(template.times),
+            quality,
+            times: None,
             audit_id,
         })
     }

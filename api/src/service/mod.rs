@@ -1,5 +1,7 @@
 //! Services shared by the CLI and the HTTP API.
 
+pub mod fingers;
 pub mod identification;
 
+pub use fingers::FingerProbe;
 pub use identification::{EnrollReport, IdentificationService, IdentifyReport, Probe};

@@ -182,4 +182,37 @@ mod tests {
             assert!(e.contains(want), "{e}");
         }
     }
+
+    #[test]
+    fn to_planar_matches_per_element_layout_with_padding_and_channel_swap() {
+        let (w, h) = (5, 3);
+        let img = Bgr { width: w, height: h, data: (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect() };
+        for rgb in [false, true] {
+            let t = img.to_planar(8, 4, rgb, 127.0, 0.5);
+            assert_eq!(t.shape(), &[1, 3, 4, 8]);
+            for c in 0..3 {
+                for y in 0..4 {
+                    for x in 0..8 {
+                        let want = if x < w && y < h {
+                            let src = if rgb { 2 - c } else { c };
+                            (img.at(x, y, src) as f32 - 127.0) * 0.5
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(t[[0, c, y, x]], want, "c{c} y{y} x{x} rgb={rgb}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn webp_decodes() {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        ::image::RgbImage::from_pixel(40, 40, ::image::Rgb([10, 20, 30]))
+            .write_to(&mut buf, ::image::ImageFormat::WebP)
+            .unwrap();
+        let img = decode(buf.get_ref()).unwrap();
+        assert_eq!((img.width, img.height, img.at(0, 0, 0), img.at(0, 0, 2)), (40, 40, 30, 10));
+    }
 }

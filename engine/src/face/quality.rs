@@ -7,8 +7,10 @@ use serde::Serialize;
 use super::detect::Detection;
 use super::image::Bgr;
 
-/// Minimum distance between the eyes, pixels in the original image.
-pub const MIN_EYE_DISTANCE: f32 = 12.0;
+/// Minimum distance between the eyes, pixels in the original image. ORL's 92×112 crops
+/// have 10–14 px and still give 99.6 % rank-1 with this recognizer, so 10 px is the
+/// smallest face we have evidence for; below it the 112×112 crop is mostly upsampling.
+pub const MIN_EYE_DISTANCE: f32 = 10.0;
 /// Minimum variance of the Laplacian over the aligned grey crop.
 pub const MIN_SHARPNESS: f32 = 15.0;
 /// Minimum combined quality score.
@@ -40,7 +42,7 @@ impl Quality {
     /// Why this face is not good enough to search with, if it is not.
     pub fn rejection(&self) -> Option<String> {
         if self.eye_distance < MIN_EYE_DISTANCE {
-            Some(format!("face too small ({:.0} px between the eyes, need {MIN_EYE_DISTANCE})", self.eye_distance))
+            Some(format!("face too small ({:.1} px between the eyes, need {MIN_EYE_DISTANCE:.0})", self.eye_distance))
         } else if self.sharpness < MIN_SHARPNESS {
             Some(format!("face too blurred (sharpness {:.1}, need {MIN_SHARPNESS})", self.sharpness))
         } else if self.score < MIN_SCORE {

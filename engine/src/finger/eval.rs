@@ -72,6 +72,12 @@ pub struct EvalReport {
     pub match_ms: Option<Timing>,
     /// Time to build the MCC cylinders of one template.
     pub prepare_ms: Option<Timing>,
+    /// Impostor pairs for calibration: every pair of impressions of different fingers
+    /// (many more than the FVC protocol's first-impression pairs).
+    pub calibration_impostor_pairs: usize,
+    /// Score threshold reaching each target FMR ("0.01", "0.001") over those pairs: what
+    /// the decision threshold in models/manifest.toml is derived from.
+    pub threshold_at_fmr: std::collections::BTreeMap<String, f32>,
 }
 
 /// Loads or extracts the template of one sample.
@@ -176,6 +182,17 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
     };
     let genu: Vec<f32> = genuine_pairs.iter().map(&mut score).collect();
     let imp: Vec<f32> = impostor_pairs.iter().map(&mut score).collect();
+    let n = samples.len();
+    let all_imp: Vec<f32> = (0..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .filter(|&(a, b)| samples[a].finger != samples[b].finger)
+        .map(|(a, b)| mcc::similarity(&prepared[a], &prepared[b]))
+        .collect();
+    let threshold_at_fmr = if all_imp.is_empty() {
+        Default::default()
+    } else {
+        ["0.01", "0.001"].iter().map(|k| (k.to_string(), metrics::impostor_threshold(&all_imp, k.parse().unwrap()))).collect()
+    };
     let zerofmr = metrics::fnmr_at_zero_fmr(&genu, &imp).unwrap_or(1.0);
     let at = |target: f64| metrics::fnmr_at_fmr(&genu, &imp, target).map(|r| r.0);
     let (fmr100, fmr1000) = (at(0.01), at(0.001));
@@ -200,5 +217,7 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
         cached_templates: templates.len() - extract_ms.len(),
         match_ms: Timing::of_ms(&match_ms),
         prepare_ms: Timing::of_ms(&prepare_ms),
+        calibration_impostor_pairs: all_imp.len(),
+        threshold_at_fmr,
     })
 }

@@ -1,0 +1,117 @@
+//! The fingerprint side of identification: LEADER extraction, the MCC gallery (derived
+//! state, rebuilt at start from the catalog's ISO/IEC 19794-2 templates) and the decision
+//! threshold from the manifest.
+
+use std::sync::{OnceLock, RwLock};
+
+use epatrol_engine::EngineError;
+use epatrol_engine::finger::index::FingerIndex;
+use epatrol_engine::finger::iso19794::{self, View};
+use epatrol_engine::finger::leader::Leader;
+use epatrol_engine::finger::mcc::MccTemplate;
+use epatrol_engine::finger::{self, Extracted};
+use epatrol_engine::identify::Candidate;
+use epatrol_engine::models::{Calibration, Manifest};
+use epatrol_store::Catalog;
+
+use crate::error::{ApiError, Result};
+
+/// Catalog `model` of finger templates: LEADER minutiae stored as ISO/IEC 19794-2:2005,
+/// compared with MCC (the manifest entry of the extractor holds the calibration).
+pub const FINGER_MODEL: &str = "leader";
+/// Gallery templates fully matched per probe finger after the LSH candidate stage.
+pub const SHORTLIST: usize = 256;
+
+/// A fingerprint image with its finger position (ISO: 0 unknown, 1 right thumb … 10
+/// left little).
+pub struct FingerProbe {
+    /// File name or label for messages.
+    pub label: String,
+    /// Encoded image bytes (PNG, BMP, TIFF, PGM, JPEG).
+    pub bytes: Vec<u8>,
+    /// Finger position code.
+    pub position: u8,
+}
+
+/// LEADER (loaded on first use: most runs never see a print) and the finger gallery.
+pub struct FingerSide {
+    leader: OnceLock<Leader>,
+    index: RwLock<FingerIndex>,
+    calibration: Calibration,
+}
+
+impl FingerSide {
+    /// Rebuilds the finger gallery from the catalog.
+    pub async fn open(catalog: &Catalog) -> Result<Self> {
+        let calibration = Manifest::embedded().model(FINGER_MODEL)?.calibration.clone().ok_or_else(|| {
+            ApiError::Engine(EngineError::Invalid(format!("model {FINGER_MODEL} has no calibration")))
+        })?;
+        let mut index = FingerIndex::new();
+        for row in catalog.templates("finger", FINGER_MODEL).await? {
+            let rec = iso19794::decode(&row.data)?;
+            for v in rec.views {
+                index.add(&row.subject_id.to_string(), v.finger_position, MccTemplate::new(&v.template));
+            }
+        }
+        Ok(Self { leader: OnceLock::new(), index: RwLock::new(index), calibration })
+    }
+
+    /// The per-finger decision threshold and its derivation.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Templates in the gallery.
+    pub fn len(&self) -> usize {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// True when no print is enrolled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn leader(&self) -> Result<&Leader> {
+        if let Some(l) = self.leader.get() {
+            return Ok(l);
+        }
+        let l = Leader::open_default(rayon::current_num_threads().clamp(1, 4))?;
+        Ok(self.leader.get_or_init(|| l))
+    }
+
+    /// Extracts and quality-checks one print (`Rejected` with a reason when unusable).
+    pub fn extract(&self, p: &FingerProbe) -> std::result::Result<Extracted, EngineError> {
+        let leader = self.leader().map_err(|e| EngineError::Invalid(e.to_string()))?;
+        finger::extract_checked(leader, &p.bytes, None)
+    }
+
+    /// The catalog form of an extracted print: a one-view ISO/IEC 19794-2:2005 record.
+    pub fn encode(position: u8, e: &Extracted) -> Result<Vec<u8>> {
+        let view = View {
+            finger_position: position,
+            view_number: 0,
+            impression_type: 0,
+            quality: e.quality.score,
+            template: e.template.clone(),
+        };
+        Ok(iso19794::encode_iso2005(&[view])?)
+    }
+
+    /// Adds enrolled prints of catalog subject `subject_id` to the gallery.
+    pub fn add(&self, subject_id: i64, prints: &[(u8, &Extracted)]) {
+        let mut g = self.index.write().unwrap_or_else(|p| p.into_inner());
+        for (pos, e) in prints {
+            g.add(&subject_id.to_string(), *pos, MccTemplate::new(&e.template));
+        }
+    }
+
+    /// Top-`k` subjects for one probe print, best first, as catalog subject ids.
+    pub fn search(&self, position: u8, e: &Extracted, k: usize) -> Vec<Candidate> {
+        let probe = [(position, MccTemplate::new(&e.template))];
+        let g = self.index.read().unwrap_or_else(|p| p.into_inner());
+        let (hits, _) = g.search(&probe, SHORTLIST, k.max(1));
+        hits.into_iter()
+            .filter_map(|h| Some(Candidate { subject_id: h.subject.parse().ok()?, score: h.score, template_id: 0 }))
+            .collect()
+    }
+}
