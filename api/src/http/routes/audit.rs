@@ -21,6 +21,7 @@ pub const MAX_AUDIT_ROWS: i64 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Number of rows, newest first (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -56,6 +56,7 @@ fn dummy_hash() -> &'static str {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "device disabled"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(

@@ -129,7 +129,8 @@ impl From<IdentifyReport> for IdentifyResponse {
     request_body(content = IdentifyForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, body = IdentifyResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 400, body = Problem, content_type = "application/problem+json",
+         description = "form malformed, or the file is not a decodable image of usable size"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
