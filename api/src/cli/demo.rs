@@ -10,7 +10,7 @@ use epatrol_api::ApiError;
 use epatrol_api::service::{IdentificationService, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
-use super::common::{cli_actor, default_datasets_dir, read_face_manifest, read_probe};
+use super::common::{cli_actor, default_datasets_dir, read_face_manifest, read_finger, read_probe};
 use super::identify::summary;
 
 /// Arguments of `epatrol demo`.
@@ -121,11 +121,56 @@ pub fn run(data: PathBuf, a: DemoArgs) -> anyhow::Result<ExitCode> {
             correct += ok as usize;
             println!("{:<40} truth {:<16} {} {}", name(path), truth, if ok { "✓" } else { "✗" }, summary(&r));
         }
-        println!("\n{correct}/{} answers correct ({genuine} enrolled-person probes); every lookup is in the audit log", probes.len());
+        let (f_ok, f_n) = finger_demo(&svc, &root, &actor).await?;
+        println!(
+            "\n{}/{} answers correct ({genuine} enrolled-person face probes, {f_n} fingerprint probes); every lookup is in the audit log",
+            correct + f_ok,
+            probes.len() + f_n
+        );
         svc.catalog().close().await;
         Ok(ExitCode::SUCCESS)
     })
     .context("demo")
+}
+
+/// Fingers enrolled by the demo (FVC2002 DB2_B finger ids), two impressions each.
+const DEMO_FINGERS: [u32; 5] = [101, 102, 103, 104, 105];
+
+/// Fingerprint-first part: enrol prints, identify other impressions by print alone, and an
+/// unenrolled print with a face photo (the face decides). Returns (correct, probes).
+async fn finger_demo(svc: &IdentificationService, root: &Path, actor: &str) -> anyhow::Result<(usize, usize)> {
+    let dir = root.join("fingerprints/fvc2002_db2_b");
+    if !dir.is_dir() {
+        return Ok((0, 0));
+    }
+    let print = |f: u32, i: u32| read_finger(&format!("2={}", dir.join(format!("{f}_{i}.tif")).display()));
+    println!("\nfingerprints (FVC2002 DB2_B, right index), identified print first:");
+    for (i, f) in DEMO_FINGERS.iter().enumerate() {
+        let subject = synthetic_subject(100 + i, &format!("fvc2002_db2_b finger {f}"));
+        match svc.enroll_with(&subject, &[], &[print(*f, 1)?, print(*f, 2)?], actor).await {
+            Ok(_) | Err(ApiError::Conflict(_)) => {}
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("enrolling {}", subject.external_id))),
+        }
+    }
+    let face = root.join("faces/deepface_tests/img4.jpg"); // DEMO-000 in the face gallery
+    let mut cases: Vec<(String, Option<Probe>, epatrol_api::service::FingerProbe, String)> = DEMO_FINGERS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok((format!("{f}_6.tif"), None, print(*f, 6)?, format!("DEMO-{:03}", 100 + i))))
+        .collect::<anyhow::Result<_>>()?;
+    cases.push(("110_1.tif (not enrolled)".into(), None, print(110, 1)?, "(not enrolled)".into()));
+    if face.is_file() {
+        cases.push(("110_1.tif + img4.jpg".into(), Some(read_probe(&face)?), print(110, 1)?, "DEMO-000".into()));
+    }
+    let mut correct = 0;
+    for (label, face, finger, truth) in &cases {
+        let r = svc.identify(face.as_ref(), Some(finger), 3, actor, "demo-tablet").await?;
+        let got = r.person.as_ref().map(|p| p.external_id.as_str());
+        let ok = if truth == "(not enrolled)" { r.decision == "no_match" } else { got == Some(truth.as_str()) };
+        correct += ok as usize;
+        println!("{label:<40} truth {truth:<16} {} {}", if ok { "✓" } else { "✗" }, summary(&r));
+    }
+    Ok((correct, cases.len()))
 }
 
 fn name(p: &Path) -> String {
