@@ -32,7 +32,7 @@ fn synthetic_subject(n: usize, label: &str) -> NewSubject {
     let flags = Flags {
         wanted: n % 5 == 1,
         missing: n % 7 == 3,
-        convicted: n % 3 == 0,
+        convicted: n.is_multiple_of(3),
         probation_supervision: n % 4 == 2,
         administrative_supervision: n % 6 == 5,
         ..Flags::default()

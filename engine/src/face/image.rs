@@ -118,8 +118,14 @@ pub fn decode(bytes: &[u8]) -> Result<Bgr> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| EngineError::BadInput(format!("cannot read image: {e}")))?;
-    if reader.format().is_none() {
-        return Err(EngineError::BadInput("not an image (supported: JPEG, PNG, BMP, TIFF, PGM)".into()));
+    match reader.format() {
+        None => return Err(EngineError::BadInput("not an image (supported: JPEG, PNG, BMP, TIFF, PGM, WebP)".into())),
+        // the JPEG decoder fills a cut-off scan with grey and reports success: we refuse
+        // instead of enrolling half a face
+        Some(image::ImageFormat::Jpeg) if !jpeg_has_end(bytes) => {
+            return Err(EngineError::BadInput("corrupt or truncated image: JPEG data ends before its end marker".into()));
+        }
+        _ => {}
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -140,6 +146,17 @@ pub fn decode(bytes: &[u8]) -> Result<Bgr> {
         px.swap(0, 2);
     }
     Ok(Bgr { width, height, data })
+}
+
+/// True when an end-of-image marker follows the last start-of-scan marker. Inside the
+/// entropy-coded data every 0xFF byte is stuffed (FF 00) and only FF D0..D7 restart markers
+/// occur, so FF DA / FF D9 there are real markers.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 fn bad_decode(e: &image::ImageError) -> EngineError {
@@ -204,6 +221,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn truncated_jpeg_is_refused_and_a_whole_one_decodes() {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        ::image::RgbImage::from_fn(64, 64, |x, y| ::image::Rgb([x as u8 * 4, y as u8 * 4, 7]))
+            .write_to(&mut buf, ::image::ImageFormat::Jpeg)
+            .unwrap();
+        let whole = buf.into_inner();
+        assert!(decode(&whole).is_ok());
+        let e = decode(&whole[..whole.len() * 2 / 3]).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
     }
 
     #[test]
