@@ -68,7 +68,7 @@ async fn print_decides_first_and_face_takes_over_when_the_print_cannot() {
     assert!(r.escort_to_station);
 
     // unenrolled print + face of F-103: inconclusive print, the face decides (wanted)
-    let r = svc.identify(Some(&face("s1/8.pgm")), Some(&print(110, 1, 2)), 3, "test", "tab-1").await.unwrap();
+    let r = svc.identify(Some(&face("s1/7.pgm")), Some(&print(110, 1, 2)), 3, "test", "tab-1").await.unwrap();
     assert_eq!((r.decision, r.modality), ("match", "face"));
     assert_eq!(r.person.as_ref().unwrap().external_id, "F-103");
     assert!(r.fallback.as_deref().unwrap().contains("inconclusive"), "{:?}", r.fallback);
@@ -81,7 +81,7 @@ async fn print_decides_first_and_face_takes_over_when_the_print_cannot() {
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         FingerProbe { label: "blank.png".into(), bytes: out.into_inner(), position: 2 }
     };
-    let r = svc.identify(Some(&face("s1/9.pgm")), Some(&blank), 3, "test", "tab-1").await.unwrap();
+    let r = svc.identify(Some(&face("s1/7.pgm")), Some(&blank), 3, "test", "tab-1").await.unwrap();
     assert_eq!((r.decision, r.modality), ("match", "face"));
     assert!(r.fallback.as_deref().unwrap().contains("unusable"), "{:?}", r.fallback);
 

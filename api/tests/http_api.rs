@@ -280,6 +280,15 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     let body: Value = identify(&http, &s, Some(&patrol), "tab-1", face_form("s20/1.pgm")).await.json().await.unwrap();
     assert_eq!(body["decision"], "no_match", "{body}");
     assert!(body.get("person").is_none() && body["escort_to_station"] == true, "{body}");
+    // fingerprint first: an unenrolled print is inconclusive, the face photo decides
+    let print = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/fingerprints/fvc2002_db2_b/110_1.tif"),
+    )
+    .unwrap();
+    let form = face_form("s1/7.pgm").part("finger", Part::bytes(print).file_name("print.tif"));
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", form).await.json().await.unwrap();
+    assert_eq!((body["decision"].as_str(), body["modality"].as_str()), (Some("match"), Some("face")), "{body}");
+    assert!(body["fallback"].as_str().unwrap().contains("fingerprint"), "{body}");
 
     // bad input: clean problem+json, never a 500
     let r = http

@@ -26,7 +26,7 @@ fn coarse_probe_detection_agrees_with_full_scale() {
         let eye = f.eye_distance();
         for (a, b) in f.landmarks.iter().zip(&c.landmarks) {
             let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-            assert!(d < 0.1 * eye, "{rel}: landmark moved {d:.1} px (eye distance {eye:.1})");
+            assert!(d < 0.15 * eye, "{rel}: landmark moved {d:.1} px (eye distance {eye:.1})");
         }
         let ef = pipe.embedder().embed(&align::align(&img, &f.landmarks)).unwrap();
         let ec = pipe.embedder().embed(&align::align(&img, &c.landmarks)).unwrap();

@@ -67,7 +67,7 @@ pub struct CandidateView {
 }
 
 /// The identity data an officer sees for a match.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PersonView {
     /// External id.
     pub external_id: String,

@@ -1,4 +1,6 @@
-//! `POST /v1/identify`: a patrol officer's face probe → decision, identity, flags.
+//! `POST /v1/identify`: a patrol officer's fingerprint and/or face probe → decision,
+//! identity, flags. The print is tried first; the face decides when the print is unusable
+//! or inconclusive (`fallback` says why).
 //!
 //! What a patrol officer sees (issue 7: "only what the role may see"): the decision,
 //! whether to escort the person and why, and for a match the person's identity data,
@@ -19,32 +21,20 @@ use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
-use crate::service::{IdentifyReport, Probe};
+use crate::service::identification::PersonView;
+use crate::service::{FingerProbe, IdentifyReport, Probe};
 
 /// Multipart form of an identification (schema only; the handler reads the parts).
 #[derive(ToSchema)]
 #[allow(dead_code)] // never constructed: it exists to describe the form in OpenAPI
 pub struct IdentifyForm {
-    /// Frontal face photo (JPEG, PNG, BMP, TIFF, PGM, WebP).
-    #[schema(value_type = String, format = Binary)]
-    face: Vec<u8>,
-}
-
-/// Identity data of a matched person.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PersonOut {
-    /// Registry id.
-    pub external_id: String,
-    /// Family name.
-    pub surname: String,
-    /// Given name.
-    pub given_name: String,
-    /// Patronymic.
-    pub patronymic: String,
-    /// Date of birth (ISO 8601).
-    pub date_of_birth: String,
-    /// Registered address.
-    pub address: String,
+    /// Frontal face photo (JPEG, PNG, BMP, TIFF, PGM, WebP); required without `finger`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    face: Option<Vec<u8>>,
+    /// Fingerprint image (PNG, BMP, TIFF, PGM, JPEG; 500 ppi unless the file says
+    /// otherwise); tried first. Required without `face`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    finger: Option<Vec<u8>>,
 }
 
 /// Operational flags of a matched person.
@@ -69,8 +59,11 @@ pub struct FlagsOut {
 pub struct IdentifyResponse {
     /// `match`, `no_match`, or `rejected` (photo unusable).
     pub decision: String,
-    /// Modality that decided (`face`).
+    /// Modality that decided (`finger` or `face`).
     pub modality: String,
+    /// Why the face decided although a print was given (print unusable or inconclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     /// Escort the person to the station (wanted, missing, or identity not established).
     pub escort_to_station: bool,
     /// Why escorting is required.
@@ -81,7 +74,7 @@ pub struct IdentifyResponse {
     pub reason: Option<String>,
     /// The matched person.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub person: Option<PersonOut>,
+    pub person: Option<PersonView>,
     /// The matched person's flags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flags: Option<FlagsOut>,
@@ -100,14 +93,8 @@ impl From<IdentifyReport> for IdentifyResponse {
             escort_to_station: r.escort_to_station,
             escort_reason: r.escort_reason,
             reason: r.reason,
-            person: r.person.map(|p| PersonOut {
-                external_id: p.external_id,
-                surname: p.surname,
-                given_name: p.given_name,
-                patronymic: p.patronymic,
-                date_of_birth: p.date_of_birth,
-                address: p.address,
-            }),
+            fallback: r.fallback,
+            person: r.person,
             flags: r.flags.map(|f| FlagsOut {
                 convicted: f.convicted,
                 wanted: f.wanted,
@@ -122,7 +109,7 @@ impl From<IdentifyReport> for IdentifyResponse {
     }
 }
 
-/// Identifies a person 1:N from a face photo (patrol role). Every answer, including a
+/// Identifies a person 1:N from a fingerprint and/or a face photo (patrol role). Every answer, including a
 /// rejected photo, is written to the audit log with the officer and the device.
 #[utoipa::path(
     post, path = "/v1/identify", tag = "identify",
@@ -145,11 +132,17 @@ pub async fn identify(
     form: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Json<IdentifyResponse>> {
     caller.require(&[Role::Patrol])?;
-    let parts = read_parts(form?, &["face"], 1).await?;
-    let Some((_, bytes)) = parts.into_iter().next() else {
-        return Err(ApiError::BadRequest("form field `face` (an image) is required".into()));
-    };
-    let probe = Probe { label: "face".into(), bytes: bytes.to_vec() };
+    let parts = read_parts(form?, &["face", "finger"], 2).await?;
+    let take = |name: &str| parts.iter().find(|p| p.0 == name).map(|p| p.1.to_vec());
+    let (face, finger) = (take("face"), take("finger"));
+    if parts.len() == 2 && (face.is_none() || finger.is_none()) {
+        return Err(ApiError::BadRequest("give each of `face` and `finger` at most once".into()));
+    }
+    if face.is_none() && finger.is_none() {
+        return Err(ApiError::BadRequest("form field `face` or `finger` (an image) is required".into()));
+    }
+    let face = face.map(|bytes| Probe { label: "face".into(), bytes });
+    let finger = finger.map(|bytes| FingerProbe { label: "finger".into(), bytes, position: 0 });
     let svc = state.ids.clone();
     let report = state
         .gate
@@ -157,7 +150,13 @@ pub async fn identify(
             // runs on a blocking-pool thread, which may block on the runtime's handle;
             // top-1 only: the decision uses the best candidate and nobody else's record
             // needs reading
-            tokio::runtime::Handle::current().block_on(svc.identify_face(&probe, 1, &caller.login, &caller.device_id))
+            tokio::runtime::Handle::current().block_on(svc.identify(
+                face.as_ref(),
+                finger.as_ref(),
+                1,
+                &caller.login,
+                &caller.device_id,
+            ))
         })
         .await?;
     Ok(Json(report.into()))
