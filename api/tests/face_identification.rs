@@ -125,7 +125,17 @@ fn cli_enroll_then_identify_prints_the_decision() {
     let orl = datasets().join("faces/orl");
     let bin = env!("CARGO_BIN_EXE_epatrol");
     let out = Command::new(bin)
-        .args(["--data", dir.path().to_str().unwrap(), "enroll", "--id", "CLI-1", "--surname", "Cli", "--given-name", "Test"])
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "enroll",
+            "--id",
+            "CLI-1",
+            "--surname",
+            "Cli",
+            "--given-name",
+            "Test",
+        ])
         .args(["--flag", "missing", "--face"])
         .arg(orl.join("s4/1.pgm"))
         .output()

@@ -282,7 +282,8 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     assert!(body.get("person").is_none() && body["escort_to_station"] == true, "{body}");
     // fingerprint first: an unenrolled print is inconclusive, the face photo decides
     let print = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/fingerprints/fvc2002_db2_b/110_1.tif"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/datasets/fingerprints/fvc2002_db2_b/110_1.tif"),
     )
     .unwrap();
     let form = face_form("s1/7.pgm").part("finger", Part::bytes(print).file_name("print.tif"));

@@ -8,19 +8,14 @@ use std::time::Duration;
 
 fn epatrol(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_epatrol"));
-    c.arg("--data")
-        .arg(data)
-        .env_remove("EPATROL_VAULT")
-        .env("EPATROL_LOG", "error");
+    c.arg("--data").arg(data).env_remove("EPATROL_VAULT").env("EPATROL_LOG", "error");
     c
 }
 
 fn dataset() -> PathBuf {
     std::env::var("EPATROL_VIDEO_DATASET")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video")
-        })
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video"))
 }
 
 #[test]
@@ -47,37 +42,20 @@ fn ingest_prints_one_json_line_per_file_and_verify_names_corruption() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), files.len(), "{stdout}");
     for ((f, want), line) in files.iter().zip(&lines) {
         assert_eq!(line["status"], *want, "{f}: {line}");
         assert_eq!(line["digest"].as_str().unwrap().len(), 64, "{f}");
         if *want == "rejected" {
-            assert!(
-                !line["reason"].as_str().unwrap().is_empty(),
-                "{f}: rejected needs a reason"
-            );
+            assert!(!line["reason"].as_str().unwrap().is_empty(), "{f}: rejected needs a reason");
         }
     }
-    assert_eq!(
-        lines[0]["digest"],
-        "ade3a16104884853d5ce2c61b0dbcf831bcce83f603e1b3d1889e47fed46e88a"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "rejections make the exit code 1"
-    );
+    assert_eq!(lines[0]["digest"], "ade3a16104884853d5ce2c61b0dbcf831bcce83f603e1b3d1889e47fed46e88a");
+    assert_eq!(out.status.code(), Some(1), "rejections make the exit code 1");
 
     let ok = epatrol(&data).arg("verify").output().unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
 
     // flip one byte in a stored blob: verify fails and names it
     let victim = lines[2]["digest"].as_str().unwrap();
@@ -88,12 +66,7 @@ fn ingest_prints_one_json_line_per_file_and_verify_names_corruption() {
     let bad = epatrol(&data).arg("verify").output().unwrap();
     let report = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{report}");
-    assert!(
-        report
-            .lines()
-            .any(|l| l.starts_with("FAIL") && l.contains(victim)),
-        "{report}"
-    );
+    assert!(report.lines().any(|l| l.starts_with("FAIL") && l.contains(victim)), "{report}");
 }
 
 #[test]
@@ -141,45 +114,24 @@ fn kill_9_during_ingest_leaves_a_consistent_vault() {
 
     let out = epatrol(&data).arg("verify").output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "verify after kills:\n{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "verify after kills:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
 
     // verify (above) found every blob catalogued and every catalogued blob intact; and no
     // staging bytes remain on disk, not even a killed multipart write's partial file
-    let staging: Vec<_> = std::fs::read_dir(data.join("vault/staging"))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
-    assert!(
-        staging.is_empty(),
-        "staging left behind: {:?}",
-        staging.iter().map(|e| e.path()).collect::<Vec<_>>()
-    );
+    let staging: Vec<_> =
+        std::fs::read_dir(data.join("vault/staging")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(staging.is_empty(), "staging left behind: {:?}", staging.iter().map(|e| e.path()).collect::<Vec<_>>());
 
     // and the vault still works: every file ingests (stored, or duplicate if it survived)
-    let out = epatrol(&data)
-        .arg("ingest")
-        .args(&files)
-        .args(["--officer", "O-1", "--device", "CAM-01"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        epatrol(&data).arg("ingest").args(&files).args(["--officer", "O-1", "--device", "CAM-01"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["status"] == "stored" || v["status"] == "duplicate", "{v}");
     }
     let out = epatrol(&data).arg("verify").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
@@ -205,8 +157,17 @@ fn classify_hold_sweep_export_through_the_cli() {
 
     // a crime report covering the recording moves it to five years
     let (code, out) = run(&[
-        "incident", "--reference", "R-1", "--offence", "crime", "--officer", "O-7",
-        "--from", "2023-11-14T22:00:00Z", "--to", "2023-11-14T23:00:00Z",
+        "incident",
+        "--reference",
+        "R-1",
+        "--offence",
+        "crime",
+        "--officer",
+        "O-7",
+        "--from",
+        "2023-11-14T22:00:00Z",
+        "--to",
+        "2023-11-14T23:00:00Z",
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("\"to_tier\":\"crime\"") && out.contains("2028-11-14T22:13:40Z"), "{out}");

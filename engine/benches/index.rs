@@ -31,14 +31,8 @@ fn indexes(c: &mut Criterion) {
     let queries = unit_vectors(64, d, 2);
     let mut all: Vec<(&str, Box<dyn GalleryIndex>)> = vec![
         ("flat", Box::new(FlatIndex::new(d))),
-        (
-            "int8",
-            Box::new(QuantFlatIndex::new(QuantKind::Int8, d).unwrap()),
-        ),
-        (
-            "f16",
-            Box::new(QuantFlatIndex::new(QuantKind::F16, d).unwrap()),
-        ),
+        ("int8", Box::new(QuantFlatIndex::new(QuantKind::Int8, d).unwrap())),
+        ("f16", Box::new(QuantFlatIndex::new(QuantKind::F16, d).unwrap())),
     ];
     let mut ivf = IvfIndex::new(QuantKind::Int8, d, 256).unwrap();
     ivf.set_nprobe(32);

@@ -12,11 +12,8 @@ pub fn eer(genuine: &[f32], impostor: &[f32]) -> Option<f64> {
         return None;
     }
     // (score, is_genuine) sorted by score descending, stable on ties like mergesort.
-    let mut all: Vec<(f32, bool)> = genuine
-        .iter()
-        .map(|&s| (s, true))
-        .chain(impostor.iter().map(|&s| (s, false)))
-        .collect();
+    let mut all: Vec<(f32, bool)> =
+        genuine.iter().map(|&s| (s, true)).chain(impostor.iter().map(|&s| (s, false))).collect();
     all.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (ng, ni) = (genuine.len() as f64, impostor.len() as f64);
     let (mut tp, mut fp) = (0f64, 0f64);
@@ -119,7 +116,12 @@ impl Timing {
         let mut v = ms.to_vec();
         v.sort_by(f64::total_cmp);
         let pct = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-        Some(Self { n: v.len(), median_ms: pct(0.5), p90_ms: pct(0.9), mean_ms: v.iter().sum::<f64>() / v.len() as f64 })
+        Some(Self {
+            n: v.len(),
+            median_ms: pct(0.5),
+            p90_ms: pct(0.9),
+            mean_ms: v.iter().sum::<f64>() / v.len() as f64,
+        })
     }
 }
 

@@ -100,9 +100,7 @@ pub struct SessionPool {
 impl SessionPool {
     /// Opens `size` sessions of `model` (at least one).
     pub fn open(model: &Path, size: usize) -> Result<Self> {
-        let sessions = (0..size.max(1))
-            .map(|_| session(model, 1).map(Mutex::new))
-            .collect::<Result<Vec<_>>>()?;
+        let sessions = (0..size.max(1)).map(|_| session(model, 1).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
         Ok(Self { sessions })
     }
 

@@ -17,9 +17,7 @@ use epatrol_store::vault::{Declared, EvidenceVault, IngestRequest, Source, Vault
 fn dataset(name: &str) -> PathBuf {
     std::env::var("EPATROL_VIDEO_DATASET")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video")
-        })
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video"))
         .join(name)
 }
 
@@ -59,10 +57,7 @@ async fn ingest_once(ev_dir: &Path, vault: Vault, file: &Path) -> f64 {
     let t = Instant::now();
     let out = ev.ingest_file(file, &req()).await.unwrap();
     let s = t.elapsed().as_secs_f64();
-    assert!(
-        matches!(format!("{:?}", out.status).as_str(), "Stored" | "Damaged"),
-        "{out:?}"
-    );
+    assert!(matches!(format!("{:?}", out.status).as_str(), "Stored" | "Damaged"), "{out:?}");
     ev.catalog.close().await;
     s
 }
@@ -73,12 +68,8 @@ async fn byte_path_once(dir: &Path, file: &Path) -> f64 {
     let _ = std::fs::remove_dir_all(dir);
     let vault = Vault::local(dir).unwrap();
     let t = Instant::now();
-    let key =
-        object_store::path::Path::from(format!("staging/{}", epatrol_store::vault::random_id()));
-    let staged = vault
-        .stage_file(key, file, Declared::default())
-        .await
-        .unwrap();
+    let key = object_store::path::Path::from(format!("staging/{}", epatrol_store::vault::random_id()));
+    let staged = vault.stage_file(key, file, Declared::default()).await.unwrap();
     vault.commit(&staged).await.unwrap();
     t.elapsed().as_secs_f64()
 }
@@ -93,8 +84,7 @@ fn make_big(dir: &Path, mb: u64) -> PathBuf {
         // a real (faststart) video followed by incompressible padding: probes as 20 s of
         // H.264, and every byte goes through staging, hashing and commit
         let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-        f.write_all(&std::fs::read(dataset("a_h264_aac_720p30_20s.mp4")).unwrap())
-            .unwrap();
+        f.write_all(&std::fs::read(dataset("a_h264_aac_720p30_20s.mp4")).unwrap()).unwrap();
         let mut block = vec![0u8; 1 << 20];
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         for _ in 0..mb {
@@ -112,36 +102,23 @@ fn make_big(dir: &Path, mb: u64) -> PathBuf {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     // `cargo bench` passes --bench; `cargo test --all-targets` does not: then only check
     // that one small ingest works, instead of writing gigabytes
     if !std::env::args().any(|a| a == "--bench") {
         let tmp = std::env::temp_dir().join(format!("epatrol-bench-smoke-{}", std::process::id()));
-        let s = rt.block_on(ingest_once(
-            &tmp,
-            Vault::memory(),
-            &dataset("g_faststart.mp4"),
-        ));
+        let s = rt.block_on(ingest_once(&tmp, Vault::memory(), &dataset("g_faststart.mp4")));
         let _ = std::fs::remove_dir_all(&tmp);
         println!("bench smoke: one ingest in {s:.3} s (run `cargo bench` for the measurement)");
         return;
     }
     let base = PathBuf::from(std::env::var("EPATROL_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()));
-    let big_mb: u64 = std::env::var("EPATROL_BENCH_BIG_MB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2048);
+    let big_mb: u64 = std::env::var("EPATROL_BENCH_BIG_MB").ok().and_then(|s| s.parse().ok()).unwrap_or(2048);
     let work = base.join("epatrol-bench-work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let files = [
-        dataset("h_h264_480p30_60s_lowbitrate.mp4"),
-        dataset("a_h264_aac_720p30_20s.mp4"),
-        make_big(&base, big_mb),
-    ];
+    let files =
+        [dataset("h_h264_480p30_60s_lowbitrate.mp4"), dataset("a_h264_aac_720p30_20s.mp4"), make_big(&base, big_mb)];
     let reps = 3;
     let mut results = Vec::new();
     // BLAKE3 alone, in memory, one thread: the ceiling hashing puts on ingest
@@ -172,11 +149,7 @@ fn main() {
             bp.push(rt.block_on(byte_path_once(&work.join("bp"), f)));
             sync();
             let ev_dir = work.join("ev");
-            ing.push(rt.block_on(ingest_once(
-                &ev_dir,
-                Vault::local(&ev_dir.join("vault")).unwrap(),
-                f,
-            )));
+            ing.push(rt.block_on(ingest_once(&ev_dir, Vault::local(&ev_dir.join("vault")).unwrap(), f)));
         }
         let (c, cf, bp, ing) = (median(c), median(cf), median(bp), median(ing));
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
@@ -187,11 +160,9 @@ fn main() {
             cf / ing,
             c / ing
         );
-        results.push(
-            serde_json::json!({"file": name, "bytes": size, "copy_s": c, "copy_fsync_s": cf,
+        results.push(serde_json::json!({"file": name, "bytes": size, "copy_s": c, "copy_fsync_s": cf,
             "byte_path_s": bp, "ingest_s": ing, "ratio_byte_path_vs_copy_fsync": cf / bp,
-            "ratio_vs_copy_fsync": cf / ing, "ratio_vs_copy": c / ing}),
-        );
+            "ratio_vs_copy_fsync": cf / ing, "ratio_vs_copy": c / ing}));
     }
 
     // S3 (moto): multipart ingest of the samples and a 256 MiB file
@@ -203,16 +174,12 @@ fn main() {
             .arg(std::process::id().to_string())
             .output()
             .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
     });
     let mut s3 = Vec::new();
     if let Some(ep) = ep {
         let s3_files = [files[0].clone(), files[1].clone(), make_big(&base, 256)];
-        println!(
-            "\n| S3 (moto, multipart 8 MiB parts) | MB | ingest s | MB/s |\n|---|---:|---:|---:|"
-        );
+        println!("\n| S3 (moto, multipart 8 MiB parts) | MB | ingest s | MB/s |\n|---|---:|---:|---:|");
         for f in &s3_files {
             let size = std::fs::metadata(f).unwrap().len();
             let bucket = format!("bench-{}", &epatrol_store::vault::random_id()[..10]);
@@ -224,8 +191,7 @@ fn main() {
                 .with_access_key_id("bench")
                 .with_secret_access_key("bench");
             let vault = Vault::s3_builder(b).unwrap();
-            rt.block_on(vault.s3_control().unwrap().create_bucket(false))
-                .unwrap();
+            rt.block_on(vault.s3_control().unwrap().create_bucket(false)).unwrap();
             let s = rt.block_on(ingest_once(&work.join("ev-s3"), vault, f));
             let mb = size as f64 / (1 << 20) as f64;
             let name = f.file_name().unwrap().to_string_lossy().into_owned();

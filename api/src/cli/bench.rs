@@ -90,9 +90,7 @@ fn log(msg: &str) {
 }
 
 fn pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
-    Ok(rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?)
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
 }
 
 /// The concrete index under test (IVF stays typed so the sweep can change nprobe).
@@ -126,14 +124,7 @@ struct Built {
     build: Value,
 }
 
-fn build(
-    a: &IndexArgs,
-    kind: &str,
-    d: usize,
-    nlist: usize,
-    ids: &[u64],
-    data: &[f32],
-) -> anyhow::Result<Built> {
+fn build(a: &IndexArgs, kind: &str, d: usize, nlist: usize, ids: &[u64], data: &[f32]) -> anyhow::Result<Built> {
     log(&format!("{kind}: build"));
     let t0 = Instant::now();
     let (index, train_s) = pool(a.build_threads)?.install(|| -> anyhow::Result<(Any, f64)> {
@@ -144,11 +135,7 @@ fn build(
                 (Any::Flat(i), 0.0)
             }
             "int8" | "f16" => {
-                let q = if kind == "int8" {
-                    QuantKind::Int8
-                } else {
-                    QuantKind::F16
-                };
+                let q = if kind == "int8" { QuantKind::Int8 } else { QuantKind::F16 };
                 let mut i = QuantFlatIndex::new(q, d)?;
                 if let Some(r) = a.rerank {
                     i.set_rerank(r);
@@ -157,11 +144,7 @@ fn build(
                 (Any::Quant(i), 0.0)
             }
             "ivf-int8" | "ivf-f16" => {
-                let q = if kind == "ivf-int8" {
-                    QuantKind::Int8
-                } else {
-                    QuantKind::F16
-                };
+                let q = if kind == "ivf-int8" { QuantKind::Int8 } else { QuantKind::F16 };
                 let mut i = IvfIndex::new(q, d, nlist)?;
                 if let Some(r) = a.rerank {
                     i.set_rerank(r);
@@ -211,11 +194,7 @@ fn loadavg() -> f64 {
 
 /// All probes in one search call on a pool of `threads`; best of up to 3 runs when a
 /// run is under 5 s. Returns (seconds, hits, cpu/wall of the best run).
-fn batch(
-    idx: &dyn GalleryIndex,
-    probes: &[f32],
-    threads: usize,
-) -> anyhow::Result<(f64, Vec<Vec<Hit>>, Value)> {
+fn batch(idx: &dyn GalleryIndex, probes: &[f32], threads: usize) -> anyhow::Result<(f64, Vec<Vec<Hit>>, Value)> {
     let p = pool(threads)?;
     let mut best: Option<(f64, f64, usize)> = None;
     let mut hits = Vec::new();
@@ -259,10 +238,8 @@ impl Ctx<'_> {
             }
             let mean = lat.iter().sum::<f64>() / lat.len() as f64;
             lat.sort_by(f64::total_cmp);
-            Ok(
-                json!({"lat_p50_ms": percentile(&lat, 50.0), "lat_p99_ms": percentile(&lat, 99.0),
-                      "lat_mean_ms": mean, "lat_n": lat.len()}),
-            )
+            Ok(json!({"lat_p50_ms": percentile(&lat, 50.0), "lat_p99_ms": percentile(&lat, 99.0),
+                      "lat_mean_ms": mean, "lat_n": lat.len()}))
         })
     }
 
@@ -293,10 +270,7 @@ impl Ctx<'_> {
         for v in [&b.build, &lat, &self.recall(&hits), &self.ident(&hits)] {
             obj.extend(v.as_object().expect("object").clone());
         }
-        obj.insert(
-            "meets_target".into(),
-            json!(obj["recall@1"].as_f64().unwrap_or(0.0) >= self.a.target),
-        );
+        obj.insert("meets_target".into(), json!(obj["recall@1"].as_f64().unwrap_or(0.0) >= self.a.target));
         log(&format!(
             "{name} {}: R@1={:.4} R@10={:.4} rank1={:.4} FNIR={:.4} p50={:.3}ms QPS1={:.0} QPS2={:.0} load={:.2}",
             obj["params"].as_str().unwrap_or(""),
@@ -318,20 +292,12 @@ impl Ctx<'_> {
         let mut r10 = Vec::new();
         for (h, t) in hits.iter().zip(self.truth) {
             r1.push(h.first().map(|x| x.id) == t.first().copied());
-            let inter = h
-                .iter()
-                .take(K)
-                .filter(|x| t.iter().take(K).any(|y| *y == x.id))
-                .count();
+            let inter = h.iter().take(K).filter(|x| t.iter().take(K).any(|y| *y == x.id)).count();
             r10.push(inter as f64 / K as f64);
         }
         let mean = |sel: &dyn Fn(usize) -> bool, v: &dyn Fn(usize) -> f64| {
             let idx: Vec<usize> = (0..hits.len()).filter(|&i| sel(i)).collect();
-            if idx.is_empty() {
-                Value::Null
-            } else {
-                json!(idx.iter().map(|&i| v(i)).sum::<f64>() / idx.len() as f64)
-            }
+            if idx.is_empty() { Value::Null } else { json!(idx.iter().map(|&i| v(i)).sum::<f64>() / idx.len() as f64) }
         };
         let m = self.mated;
         let b1 = |i: usize| if r1[i] { 1.0 } else { 0.0 };
@@ -347,19 +313,10 @@ impl Ctx<'_> {
     /// non-mated probes (same rule as faiss_anchor.py's `ident_stats`).
     fn ident(&self, hits: &[Vec<Hit>]) -> Value {
         let top1 = |h: &Vec<Hit>| h.first().map_or(f32::NEG_INFINITY, |x| x.score);
-        let mut nm: Vec<f32> = hits
-            .iter()
-            .zip(self.mated)
-            .filter(|(_, m)| !**m)
-            .map(|(h, _)| top1(h))
-            .collect();
+        let mut nm: Vec<f32> = hits.iter().zip(self.mated).filter(|(_, m)| !**m).map(|(h, _)| top1(h)).collect();
         nm.sort_by(|a, b| b.total_cmp(a));
         let allowed = (self.a.fpir * nm.len() as f64).floor() as usize;
-        let thr = if allowed < nm.len() {
-            nm[allowed].next_up()
-        } else {
-            f32::NEG_INFINITY
-        };
+        let thr = if allowed < nm.len() { nm[allowed].next_up() } else { f32::NEG_INFINITY };
         let fpir_real = if nm.is_empty() {
             Value::Null
         } else {
@@ -414,35 +371,17 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     let gallery = npy::read_f32(&a.vectors.join("gallery.npy"))?;
     let probes = npy::read_f32(&a.vectors.join("probes.npy"))?;
     let gt = npy::read_i64(&a.vectors.join("probe_ids.npy"))?;
-    anyhow::ensure!(
-        gallery.shape.len() == 2 && probes.shape.len() == 2,
-        "gallery and probes must be 2-D"
-    );
+    anyhow::ensure!(gallery.shape.len() == 2 && probes.shape.len() == 2, "gallery and probes must be 2-D");
     let (n, d) = (gallery.shape[0], gallery.shape[1]);
     let nq = probes.shape[0];
-    anyhow::ensure!(
-        probes.shape[1] == d && gt.data.len() == nq,
-        "probe shapes do not match the gallery"
-    );
+    anyhow::ensure!(probes.shape[1] == d && gt.data.len() == nq, "probe shapes do not match the gallery");
     let mated: Vec<bool> = gt.data.iter().map(|&g| g >= 0).collect();
     let n_mated = mated.iter().filter(|m| **m).count();
     let ids: Vec<u64> = (0..n as u64).collect();
-    let kinds: Vec<String> = a
-        .index
-        .split(',')
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let nlist = if a.nlist > 0 {
-        a.nlist
-    } else {
-        (4.0 * (n as f64).sqrt()).round() as usize
-    };
+    let kinds: Vec<String> = a.index.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect();
+    let nlist = if a.nlist > 0 { a.nlist } else { (4.0 * (n as f64).sqrt()).round() as usize };
     let isa = Isa::best();
-    log(&format!(
-        "N={n} d={d} Q={nq} isa={} kinds={kinds:?}",
-        isa.name()
-    ));
+    log(&format!("N={n} d={d} Q={nq} isa={} kinds={kinds:?}", isa.name()));
 
     let env = env_info(isa);
     let meta: Value = std::fs::read_to_string(a.vectors.join("meta.json"))
@@ -460,7 +399,8 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     });
     let mut results: Vec<Value> = Vec::new();
     let dump = |results: &Vec<Value>, complete: bool| -> anyhow::Result<()> {
-        let out = json!({"env": env, "dataset": dataset, "complete": complete, "settings": settings, "results": results});
+        let out =
+            json!({"env": env, "dataset": dataset, "complete": complete, "settings": settings, "results": results});
         std::fs::write(&a.json, serde_json::to_vec_pretty(&out)?)
             .with_context(|| format!("writing {}", a.json.display()))
     };
@@ -468,27 +408,10 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     // Ground truth: exact flat search, which is also the Flat row.
     let flat = build(&a, "flat", d, nlist, &ids, &gallery.data)?;
     let first = batch(flat.index.dyn_ref(), &probes.data, 1)?;
-    let truth: Vec<Vec<u64>> = first
-        .1
-        .iter()
-        .map(|h| h.iter().map(|x| x.id).collect())
-        .collect();
-    let ctx = Ctx {
-        a: &a,
-        probes: &probes.data,
-        d,
-        n,
-        gt: &gt.data,
-        mated: &mated,
-        truth: &truth,
-    };
+    let truth: Vec<Vec<u64>> = first.1.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
+    let ctx = Ctx { a: &a, probes: &probes.data, d, n, gt: &gt.data, mated: &mated, truth: &truth };
     if kinds.iter().any(|k| k == "flat") {
-        results.push(ctx.measure(
-            "epatrol-Flat",
-            format!("exact f32 ({})", isa.name()),
-            &flat,
-            Some(first),
-        )?);
+        results.push(ctx.measure("epatrol-Flat", format!("exact f32 ({})", isa.name()), &flat, Some(first))?);
         dump(&results, false)?;
     }
     drop(flat);
@@ -498,44 +421,24 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
         let shortlist = a.rerank.unwrap_or((4 * K).max(32));
         match kind.as_str() {
             "int8" | "f16" => {
-                let name = if kind == "int8" {
-                    "epatrol-SQ8+rerank"
-                } else {
-                    "epatrol-SQfp16+rerank"
-                };
-                let params = format!(
-                    "{kind} flat scan, exact f32 re-rank {shortlist} ({})",
-                    isa.name()
-                );
+                let name = if kind == "int8" { "epatrol-SQ8+rerank" } else { "epatrol-SQfp16+rerank" };
+                let params = format!("{kind} flat scan, exact f32 re-rank {shortlist} ({})", isa.name());
                 results.push(ctx.measure(name, params, &b, None)?);
                 dump(&results, false)?;
             }
             _ => {
                 let code = kind.trim_start_matches("ivf-");
-                let name = format!(
-                    "epatrol-IVF-{}+rerank",
-                    if code == "int8" { "SQ8" } else { "SQfp16" }
-                );
-                let real_nlist = if let Any::Ivf(i) = &b.index {
-                    i.nlist()
-                } else {
-                    nlist
-                };
-                for np in a
-                    .nprobe_list
-                    .split(',')
-                    .filter_map(|s| s.trim().parse::<usize>().ok())
-                {
+                let name = format!("epatrol-IVF-{}+rerank", if code == "int8" { "SQ8" } else { "SQfp16" });
+                let real_nlist = if let Any::Ivf(i) = &b.index { i.nlist() } else { nlist };
+                for np in a.nprobe_list.split(',').filter_map(|s| s.trim().parse::<usize>().ok()) {
                     if np > real_nlist {
                         break;
                     }
                     if let Any::Ivf(i) = &mut b.index {
                         i.set_nprobe(np);
                     }
-                    let params = format!(
-                        "nlist={real_nlist} nprobe={np} {code}, exact re-rank {shortlist} ({})",
-                        isa.name()
-                    );
+                    let params =
+                        format!("nlist={real_nlist} nprobe={np} {code}, exact re-rank {shortlist} ({})", isa.name());
                     let r = ctx.measure(&name, params, &b, None)?;
                     let hit = r["recall@1"].as_f64().unwrap_or(0.0) >= a.target;
                     results.push(r);
@@ -605,43 +508,24 @@ mod npy {
 
     /// Parses the header; returns (descr, shape, data offset).
     fn header(bytes: &[u8]) -> anyhow::Result<(String, Vec<usize>, usize)> {
-        ensure!(
-            bytes.len() >= 10 && &bytes[..6] == b"\x93NUMPY",
-            "not a .npy file"
-        );
+        ensure!(bytes.len() >= 10 && &bytes[..6] == b"\x93NUMPY", "not a .npy file");
         let (len, start) = match bytes[6] {
             1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
             2 | 3 => {
                 ensure!(bytes.len() >= 12, "truncated .npy header");
-                (
-                    u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                    12,
-                )
+                (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
             }
             v => bail!("unsupported .npy version {v}"),
         };
         ensure!(bytes.len() >= start + len, "truncated .npy header");
         let h = std::str::from_utf8(&bytes[start..start + len]).context("non-UTF-8 .npy header")?;
         let value = |key: &str| -> anyhow::Result<&str> {
-            let i = h
-                .find(&format!("'{key}'"))
-                .with_context(|| format!(".npy header lacks {key}"))?;
-            Ok(h[i + key.len() + 2..]
-                .trim_start()
-                .trim_start_matches(':')
-                .trim_start())
+            let i = h.find(&format!("'{key}'")).with_context(|| format!(".npy header lacks {key}"))?;
+            Ok(h[i + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
         };
-        ensure!(
-            value("fortran_order")?.starts_with("False"),
-            "Fortran-order .npy is not supported"
-        );
+        ensure!(value("fortran_order")?.starts_with("False"), "Fortran-order .npy is not supported");
         let descr = value("descr")?;
-        let descr = descr
-            .trim_start_matches('\'')
-            .split('\'')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let descr = descr.trim_start_matches('\'').split('\'').next().unwrap_or("").to_string();
         let shape_s = value("shape")?;
         let shape_s = &shape_s[1..shape_s.find(')').context("bad .npy shape")?];
         let shape = shape_s
@@ -653,18 +537,10 @@ mod npy {
         Ok((descr, shape, start + len))
     }
 
-    fn read<T, const W: usize>(
-        path: &Path,
-        want: &str,
-        conv: fn([u8; W]) -> T,
-    ) -> anyhow::Result<Array<T>> {
+    fn read<T, const W: usize>(path: &Path, want: &str, conv: fn([u8; W]) -> T) -> anyhow::Result<Array<T>> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let (descr, shape, off) = header(&bytes).with_context(|| path.display().to_string())?;
-        ensure!(
-            descr == want,
-            "{}: dtype {descr}, expected {want}",
-            path.display()
-        );
+        ensure!(descr == want, "{}: dtype {descr}, expected {want}", path.display());
         let count: usize = shape.iter().product();
         ensure!(
             bytes.len() - off == count * W,
@@ -672,10 +548,7 @@ mod npy {
             path.display(),
             bytes.len() - off
         );
-        let data = bytes[off..]
-            .chunks_exact(W)
-            .map(|c| conv(c.try_into().expect("chunk of W bytes")))
-            .collect();
+        let data = bytes[off..].chunks_exact(W).map(|c| conv(c.try_into().expect("chunk of W bytes"))).collect();
         Ok(Array { shape, data })
     }
 
@@ -694,8 +567,7 @@ mod npy {
         use super::*;
 
         fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-            let mut h =
-                format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+            let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
             while (10 + h.len() + 1) % 64 != 0 {
                 h.push(' ');
             }
@@ -710,10 +582,7 @@ mod npy {
         #[test]
         fn reads_f4_and_i8_and_rejects_mismatches() {
             let dir = tempfile::tempdir().unwrap();
-            let f: Vec<u8> = [1.5f32, -2.0, 3.0, 4.0, 5.0, 6.0]
-                .iter()
-                .flat_map(|x| x.to_le_bytes())
-                .collect();
+            let f: Vec<u8> = [1.5f32, -2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|x| x.to_le_bytes()).collect();
             let p = dir.path().join("a.npy");
             std::fs::write(&p, npy("<f4", "(2, 3)", &f)).unwrap();
             let a = read_f32(&p).unwrap();

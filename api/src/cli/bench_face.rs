@@ -46,7 +46,10 @@ pub fn run(a: FaceArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
     let frame = image::decode(&bytes)?.resize_linear(640, 480);
     let latency = time_stages(&pipe, &frame, a.reps)?;
-    println!("per-probe latency, 640x480 frame, {} reps, 1 ORT thread (probe_* = the identify path's coarse-to-fine detection; python column = the reference, full 640x480 detection):", a.reps);
+    println!(
+        "per-probe latency, 640x480 frame, {} reps, 1 ORT thread (probe_* = the identify path's coarse-to-fine detection; python column = the reference, full 640x480 detection):",
+        a.reps
+    );
     println!("| stage | rust median ms | rust p90 ms | python median ms | rust/python |\n|---|---|---|---|---|");
     let python = match &a.python {
         Some(script) => Some(python_reference(script, &a.image)?),

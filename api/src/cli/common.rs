@@ -8,7 +8,8 @@ use epatrol_api::service::{FingerProbe, Probe};
 /// Reads an image file into a [`Probe`] labelled with its file name.
 pub fn read_probe(path: &Path) -> anyhow::Result<Probe> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    let label =
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
     Ok(Probe { label, bytes })
 }
 

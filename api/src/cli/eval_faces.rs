@@ -155,7 +155,8 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
     }
     let queries: Vec<f32> = probes.iter().flat_map(|&p| embs[p].iter().copied()).collect();
     let hits = if probes.is_empty() { Vec::new() } else { gallery.search(&queries, 1)? };
-    let correct = probes.iter().zip(&hits).filter(|(p, h)| h.first().map(|c| c.subject_id) == Some(first[ids[**p]])).count();
+    let correct =
+        probes.iter().zip(&hits).filter(|(p, h)| h.first().map(|c| c.subject_id) == Some(first[ids[**p]])).count();
 
     let mut fnmr = std::collections::BTreeMap::new();
     let mut thr = std::collections::BTreeMap::new();
@@ -200,7 +201,8 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
     };
     print_markdown(&eval);
     if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_string_pretty(&eval)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&eval)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,8 +212,11 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn print_markdown(e: &FaceEval) {
-    let name = std::path::Path::new(&e.dataset).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    println!("| dataset | mode | model | imgs | ids | genuine | impostor | det. fail | EER | FNMR@FMR=1e-2 | FNMR@FMR=1e-3 | rank-1 (probes) |");
+    let name =
+        std::path::Path::new(&e.dataset).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    println!(
+        "| dataset | mode | model | imgs | ids | genuine | impostor | det. fail | EER | FNMR@FMR=1e-2 | FNMR@FMR=1e-3 | rank-1 (probes) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",

@@ -38,7 +38,8 @@ pub fn run(data: PathBuf, a: IdentifyArgs) -> anyhow::Result<ExitCode> {
     let finger = a.finger.as_deref().map(read_finger).transpose()?;
     super::runtime()?.block_on(async {
         let svc = IdentificationService::open(&data, a.model.as_deref()).await?;
-        let report = svc.identify(probe.as_ref(), finger.as_ref(), a.top, &cli_actor(a.officer.as_deref()), &a.device).await?;
+        let report =
+            svc.identify(probe.as_ref(), finger.as_ref(), a.top, &cli_actor(a.officer.as_deref()), &a.device).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         eprintln!("{}", summary(&report));
         svc.catalog().close().await;
@@ -49,7 +50,9 @@ pub fn run(data: PathBuf, a: IdentifyArgs) -> anyhow::Result<ExitCode> {
 /// One line an officer can read at a glance.
 pub fn summary(r: &IdentifyReport) -> String {
     let who = match (&r.person, r.score) {
-        (Some(p), Some(s)) => format!("MATCH {} {} {} ({}) score {s:.3}", p.surname, p.given_name, p.patronymic, p.external_id),
+        (Some(p), Some(s)) => {
+            format!("MATCH {} {} {} ({}) score {s:.3}", p.surname, p.given_name, p.patronymic, p.external_id)
+        }
         _ if r.decision == "rejected" => format!("REJECTED: {}", r.reason.as_deref().unwrap_or("")),
         _ => "NO MATCH".to_string(),
     };

@@ -26,13 +26,20 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {
                 err.to_string()
             }
         };
-        rows.push(serde_json::json!({"name": e.name, "kind": e.kind, "file": e.file, "package": e.package, "status": status}));
+        rows.push(
+            serde_json::json!({"name": e.name, "kind": e.kind, "file": e.file, "package": e.package, "status": status}),
+        );
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for r in &rows {
-            println!("{:<12} {:<16} {}", r["name"].as_str().unwrap_or(""), r["kind"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""));
+            println!(
+                "{:<12} {:<16} {}",
+                r["name"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["status"].as_str().unwrap_or("")
+            );
         }
         println!("search dirs: {:?}", onnx::search_dirs());
     }

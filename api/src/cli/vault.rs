@@ -25,12 +25,9 @@ pub struct VaultOpts {
 
 impl VaultOpts {
     fn actor(&self) -> String {
-        self.actor.clone().unwrap_or_else(|| {
-            format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            )
-        })
+        self.actor
+            .clone()
+            .unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())))
     }
 }
 
@@ -313,10 +310,7 @@ async fn ingest(data: &Path, a: IngestArgs) -> anyhow::Result<ExitCode> {
         source: a.source,
         actor: a.opts.actor(),
         recorded_from: a.recorded_from.as_deref().map(parse_ts).transpose()?,
-        declared: Declared {
-            len: None,
-            digest: a.digest,
-        },
+        declared: Declared { len: None, digest: a.digest },
     };
     let mut failed = false;
     let mut out = std::io::stdout().lock();
@@ -329,17 +323,14 @@ async fn ingest(data: &Path, a: IngestArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 failed = true;
                 // an I/O or store failure is not a verdict on the file: no digest to report
-                serde_json::json!({"file": f.display().to_string(), "status": "error", "reason": e.to_string()}).to_string()
+                serde_json::json!({"file": f.display().to_string(), "status": "error", "reason": e.to_string()})
+                    .to_string()
             }
         };
         writeln!(out, "{line}")?;
         out.flush()?;
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<ExitCode> {

@@ -12,8 +12,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use epatrol_engine::EngineError;
-use epatrol_engine::finger::Extracted;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
+use epatrol_engine::finger::Extracted;
 use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32};
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
@@ -301,12 +301,20 @@ impl IdentificationService {
     }
 
     /// Identifies one fingerprint 1:N.
-    pub async fn identify_finger(&self, probe: &FingerProbe, k: usize, actor: &str, device: &str) -> Result<IdentifyReport> {
+    pub async fn identify_finger(
+        &self,
+        probe: &FingerProbe,
+        k: usize,
+        actor: &str,
+        device: &str,
+    ) -> Result<IdentifyReport> {
         let threshold = self.fingers.calibration().threshold;
         let t = std::time::Instant::now();
         let e = match self.fingers.extract(probe) {
             Ok(e) => e,
-            Err(EngineError::Rejected(reason)) => return self.rejected("finger", reason, threshold, actor, device).await,
+            Err(EngineError::Rejected(reason)) => {
+                return self.rejected("finger", reason, threshold, actor, device).await;
+            }
             Err(e) => return Err(e.into()),
         };
         let extract_ms = t.elapsed().as_secs_f64() * 1e3;

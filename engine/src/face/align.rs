@@ -71,7 +71,8 @@ pub fn align(img: &Bgr, landmarks: &[[f32; 2]; 5]) -> Bgr {
 /// Fallback when no face is found: the whole image letterboxed into 112×112.
 pub fn letterbox(img: &Bgr) -> Bgr {
     let s = SIZE as f32 / img.width.max(img.height) as f32;
-    let (nw, nh) = (((img.width as f32 * s).round() as usize).max(1), ((img.height as f32 * s).round() as usize).max(1));
+    let (nw, nh) =
+        (((img.width as f32 * s).round() as usize).max(1), ((img.height as f32 * s).round() as usize).max(1));
     let r = img.resize_linear(nw, nh);
     let mut out = Bgr::zeros(SIZE, SIZE);
     let (x0, y0) = ((SIZE - nw) / 2, (SIZE - nh) / 2);

@@ -139,7 +139,6 @@ impl Detector {
         Ok(self.detect(&img.with_border(b))?.into_iter().map(|d| d.shifted(b as f32)).collect())
     }
 
-
     /// Probe detection, coarse to fine: at [`PROBE_SIDE`] first; at [`MAX_SIDE`] (with
     /// the border retry) when that finds nothing or the largest face is small there.
     pub fn detect_probe(&self, img: &Bgr) -> Result<Vec<Detection>> {

@@ -52,7 +52,12 @@ impl Embedder {
             Ok(out[0].try_extract_tensor::<f32>()?.1.to_vec())
         })?;
         if v.len() != self.dim {
-            return Err(EngineError::Inference(format!("model {} gave {} values, manifest says {}", self.name, v.len(), self.dim)));
+            return Err(EngineError::Inference(format!(
+                "model {} gave {} values, manifest says {}",
+                self.name,
+                v.len(),
+                self.dim
+            )));
         }
         l2_normalize(&mut v);
         Ok(v)

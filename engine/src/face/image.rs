@@ -123,7 +123,9 @@ pub fn decode(bytes: &[u8]) -> Result<Bgr> {
         // the JPEG decoder fills a cut-off scan with grey and reports success: we refuse
         // instead of enrolling half a face
         Some(image::ImageFormat::Jpeg) if !jpeg_has_end(bytes) => {
-            return Err(EngineError::BadInput("corrupt or truncated image: JPEG data ends before its end marker".into()));
+            return Err(EngineError::BadInput(
+                "corrupt or truncated image: JPEG data ends before its end marker".into(),
+            ));
         }
         _ => {}
     }

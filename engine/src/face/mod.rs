@@ -89,7 +89,10 @@ impl FacePipeline {
             }
             None => m.default_of("face_embedder")?,
         };
-        Ok(Self { detector: Detector::open(&det.verified_path()?, sessions)?, embedder: Embedder::open(emb, sessions)? })
+        Ok(Self {
+            detector: Detector::open(&det.verified_path()?, sessions)?,
+            embedder: Embedder::open(emb, sessions)?,
+        })
     }
 
     /// The recognizer.
@@ -180,7 +183,9 @@ mod tests {
     fn face_choice_rules() {
         assert!(matches!(choose_single(&[]), Err(EngineError::Rejected(r)) if r.contains("no face")));
         assert_eq!(choose_single(&[det(10.0), det(50.0)]).unwrap().bbox[2], 50.0);
-        assert!(matches!(choose_single(&[det(45.0), det(50.0)]), Err(EngineError::Rejected(r)) if r.contains("several")));
+        assert!(
+            matches!(choose_single(&[det(45.0), det(50.0)]), Err(EngineError::Rejected(r)) if r.contains("several"))
+        );
         // a weakly detected face of similar size (background, cut-off profile) is ignored
         let faint = Detection { score: 0.7, ..det(45.0) };
         assert_eq!(choose_single(&[faint, det(50.0)]).unwrap().bbox[2], 50.0);

@@ -55,11 +55,8 @@ impl Quality {
 
 /// Variance of the 4-neighbour Laplacian over the grey image (a standard blur measure).
 pub fn laplacian_variance(img: &Bgr) -> f32 {
-    let g: Vec<f32> = img
-        .data
-        .chunks_exact(3)
-        .map(|p| 0.114 * p[0] as f32 + 0.587 * p[1] as f32 + 0.299 * p[2] as f32)
-        .collect();
+    let g: Vec<f32> =
+        img.data.chunks_exact(3).map(|p| 0.114 * p[0] as f32 + 0.587 * p[1] as f32 + 0.299 * p[2] as f32).collect();
     let (w, h) = (img.width, img.height);
     if w < 3 || h < 3 {
         return 0.0;

@@ -191,7 +191,10 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
     let threshold_at_fmr = if all_imp.is_empty() {
         Default::default()
     } else {
-        ["0.01", "0.001"].iter().map(|k| (k.to_string(), metrics::impostor_threshold(&all_imp, k.parse().unwrap()))).collect()
+        ["0.01", "0.001"]
+            .iter()
+            .map(|k| (k.to_string(), metrics::impostor_threshold(&all_imp, k.parse().unwrap())))
+            .collect()
     };
     let zerofmr = metrics::fnmr_at_zero_fmr(&genu, &imp).unwrap_or(1.0);
     let at = |target: f64| metrics::fnmr_at_fmr(&genu, &imp, target).map(|r| r.0);

@@ -40,12 +40,7 @@ impl FlatIndex {
     /// An empty index, or `Invalid` for `dim == 0`.
     pub fn try_new(dim: usize) -> Result<Self> {
         check_dim(dim)?;
-        Ok(FlatIndex {
-            dim,
-            ids: Vec::new(),
-            data: Vec::new(),
-            pos: HashMap::new(),
-        })
+        Ok(FlatIndex { dim, ids: Vec::new(), data: Vec::new(), pos: HashMap::new() })
     }
 
     /// The stored vector for `id`, if present.
@@ -163,14 +158,10 @@ impl GalleryIndex for FlatIndex {
         }
         let isa = Isa::best();
         let n = self.ids.len();
-        let shards = rayon::current_num_threads()
-            .min(n.div_ceil(MIN_ROWS_PER_SHARD))
-            .max(1);
+        let shards = rayon::current_num_threads().min(n.div_ceil(MIN_ROWS_PER_SHARD)).max(1);
         let per = n.div_ceil(shards);
-        let parts: Vec<Vec<TopK>> = (0..shards)
-            .into_par_iter()
-            .map(|s| self.scan(isa, queries, k, s * per, ((s + 1) * per).min(n)))
-            .collect();
+        let parts: Vec<Vec<TopK>> =
+            (0..shards).into_par_iter().map(|s| self.scan(isa, queries, k, s * per, ((s + 1) * per).min(n))).collect();
         Ok(merge_shards(parts, nq, k))
     }
 }

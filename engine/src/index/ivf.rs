@@ -91,25 +91,17 @@ impl IvfIndex {
     /// Trains centroids (and int8 scales) on a row-major sample. Fails once vectors exist.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
         if !self.pos.is_empty() {
-            return Err(EngineError::Unsupported(
-                "ivf: retraining a non-empty index".into(),
-            ));
+            return Err(EngineError::Unsupported("ivf: retraining a non-empty index".into()));
         }
         let n = sample.len() / self.dim;
         if n == 0 || !sample.len().is_multiple_of(self.dim) {
-            return Err(EngineError::Invalid(
-                "ivf: training sample is empty or ragged".into(),
-            ));
+            return Err(EngineError::Invalid("ivf: training sample is empty or ragged".into()));
         }
         // Subsample like FAISS: train_per_list rows per list, evenly strided.
         let want = (self.train_per_list * self.nlist).min(n);
         let stride = n / want;
         let sub: Vec<f32> = (0..want)
-            .flat_map(|i| {
-                sample[i * stride * self.dim..(i * stride + 1) * self.dim]
-                    .iter()
-                    .copied()
-            })
+            .flat_map(|i| sample[i * stride * self.dim..(i * stride + 1) * self.dim].iter().copied())
             .collect();
         let cents = kmeans::train(&sub, self.dim, self.nlist, self.train_iters, 42)?;
         self.nlist = cents.len() / self.dim;
@@ -120,9 +112,7 @@ impl IvfIndex {
         if self.kind == QuantKind::Int8 {
             self.scales = Some(Int8Scales::train(&sub, self.dim));
         }
-        self.lists = (0..self.nlist)
-            .map(|_| CodeStore::new(self.kind, self.dim))
-            .collect();
+        self.lists = (0..self.nlist).map(|_| CodeStore::new(self.kind, self.dim)).collect();
         Ok(())
     }
 
@@ -229,19 +219,9 @@ impl GalleryIndex for IvfIndex {
                     }
                     let mine = &qs[a..b];
                     let enc = gather(&enc_all, mine, d);
-                    let mut tops: Vec<TopK> = mine
-                        .iter()
-                        .map(|&q| std::mem::replace(&mut short[q as usize - q0], TopK::new(0)))
-                        .collect();
-                    st.scan(
-                        isa,
-                        &enc,
-                        mine.len(),
-                        0,
-                        st.blocks(),
-                        (li as u64) << 32,
-                        &mut tops,
-                    );
+                    let mut tops: Vec<TopK> =
+                        mine.iter().map(|&q| std::mem::replace(&mut short[q as usize - q0], TopK::new(0))).collect();
+                    st.scan(isa, &enc, mine.len(), 0, st.blocks(), (li as u64) << 32, &mut tops);
                     for (&q, t) in mine.iter().zip(tops) {
                         short[q as usize - q0] = t;
                     }
@@ -271,16 +251,10 @@ fn gather(enc: &Encoded, qs: &[u32], d: usize) -> Encoded {
     match enc {
         Encoded::I8(v) => {
             let dp = d.next_multiple_of(4);
-            Encoded::I8(
-                qs.iter()
-                    .flat_map(|&q| v[q as usize * dp..(q as usize + 1) * dp].iter().copied())
-                    .collect(),
-            )
+            Encoded::I8(qs.iter().flat_map(|&q| v[q as usize * dp..(q as usize + 1) * dp].iter().copied()).collect())
         }
-        Encoded::F32(v) => Encoded::F32(
-            qs.iter()
-                .flat_map(|&q| v[q as usize * d..(q as usize + 1) * d].iter().copied())
-                .collect(),
-        ),
+        Encoded::F32(v) => {
+            Encoded::F32(qs.iter().flat_map(|&q| v[q as usize * d..(q as usize + 1) * d].iter().copied()).collect())
+        }
     }
 }

@@ -42,13 +42,7 @@ pub(crate) fn assign(centroids: &[f32], dim: usize, data: &[f32]) -> Result<Vec<
 }
 
 /// Trains `nlist` unit-norm centroids on `sample` (row-major) with `iters` Lloyd steps.
-pub(crate) fn train(
-    sample: &[f32],
-    dim: usize,
-    nlist: usize,
-    iters: usize,
-    seed: u64,
-) -> Result<Vec<f32>> {
+pub(crate) fn train(sample: &[f32], dim: usize, nlist: usize, iters: usize, seed: u64) -> Result<Vec<f32>> {
     let n = sample.len() / dim;
     let nlist = nlist.min(n).max(1);
     let mut rng = XorShift::new(seed);
@@ -58,20 +52,15 @@ pub(crate) fn train(
         let j = i + rng.below(n - i);
         order.swap(i, j);
     }
-    let mut cents: Vec<f32> = order[..nlist]
-        .iter()
-        .flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied())
-        .collect();
+    let mut cents: Vec<f32> =
+        order[..nlist].iter().flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied()).collect();
     for _ in 0..iters {
         let a = assign(&cents, dim, sample)?;
         let mut sums = vec![0f32; nlist * dim];
         let mut counts = vec![0usize; nlist];
         for (row, &c) in sample.chunks_exact(dim).zip(&a) {
             counts[c as usize] += 1;
-            for (s, x) in sums[c as usize * dim..(c as usize + 1) * dim]
-                .iter_mut()
-                .zip(row)
-            {
+            for (s, x) in sums[c as usize * dim..(c as usize + 1) * dim].iter_mut().zip(row) {
                 *s += x;
             }
         }

@@ -81,9 +81,7 @@ pub(crate) fn check_queries(dim: usize, queries: &[f32]) -> Result<usize> {
         )));
     }
     if queries.iter().any(|x| !x.is_finite()) {
-        return Err(EngineError::Invalid(
-            "search: query has a non-finite component".into(),
-        ));
+        return Err(EngineError::Invalid("search: query has a non-finite component".into()));
     }
     Ok(queries.len() / dim)
 }

@@ -79,10 +79,7 @@ impl QuantFlatIndex {
     }
 
     fn reindex(&mut self) {
-        self.pos = (0..self.store.slots())
-            .filter(|&s| self.store.live[s])
-            .map(|s| (self.store.ids[s], s))
-            .collect();
+        self.pos = (0..self.store.slots()).filter(|&s| self.store.live[s]).map(|s| (self.store.ids[s], s)).collect();
     }
 
     fn shortlist(&self, k: usize) -> usize {
@@ -140,23 +137,13 @@ impl GalleryIndex for QuantFlatIndex {
         let enc = encode_queries(self.kind, self.dim, self.scales.as_ref(), queries);
         let l = self.shortlist(k);
         let nb = self.store.blocks();
-        let shards = rayon::current_num_threads()
-            .min(nb.div_ceil(MIN_BLOCKS_PER_SHARD))
-            .max(1);
+        let shards = rayon::current_num_threads().min(nb.div_ceil(MIN_BLOCKS_PER_SHARD)).max(1);
         let per = nb.div_ceil(shards);
         let parts: Vec<Vec<TopK>> = (0..shards)
             .into_par_iter()
             .map(|s| {
                 let mut short: Vec<TopK> = (0..nq).map(|_| TopK::new(l)).collect();
-                self.store.scan(
-                    isa,
-                    &enc,
-                    nq,
-                    s * per,
-                    ((s + 1) * per).min(nb),
-                    0,
-                    &mut short,
-                );
+                self.store.scan(isa, &enc, nq, s * per, ((s + 1) * per).min(nb), 0, &mut short);
                 short
                     .into_iter()
                     .zip(queries.chunks_exact(self.dim))

@@ -45,11 +45,7 @@ impl Int8Scales {
                 *m = m.max(x.abs());
             }
         }
-        let floor = if n < MIN_TRAIN {
-            4.0 / (dim as f32).sqrt()
-        } else {
-            1e-6
-        };
+        let floor = if n < MIN_TRAIN { 4.0 / (dim as f32).sqrt() } else { 1e-6 };
         let mul = maxabs.iter().map(|&m| 127.0 / m.max(floor)).collect();
         Int8Scales { mul }
     }

@@ -70,10 +70,7 @@ impl Header {
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> EngineError {
-    EngineError::Corrupt {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    EngineError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
 }
 
 fn u32_at(b: &[u8], o: usize) -> u32 {
@@ -87,10 +84,7 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
 /// Verifies magic, version, header CRC, length and payload CRC.
 fn verify(path: &Path, bytes: &[u8]) -> Result<Header> {
     if bytes.len() < HEADER {
-        return Err(corrupt(
-            path,
-            format!("{} bytes, shorter than the header", bytes.len()),
-        ));
+        return Err(corrupt(path, format!("{} bytes, shorter than the header", bytes.len())));
     }
     if &bytes[0..8] != MAGIC {
         return Err(corrupt(path, "bad magic"));
@@ -117,10 +111,7 @@ fn verify(path: &Path, bytes: &[u8]) -> Result<Header> {
         .map(|_| h.file_len())
         .ok_or_else(|| corrupt(path, "count overflows"))?;
     if bytes.len() != want {
-        return Err(corrupt(
-            path,
-            format!("length {} != expected {want} (torn write?)", bytes.len()),
-        ));
+        return Err(corrupt(path, format!("length {} != expected {want} (torn write?)", bytes.len())));
     }
     if crc32fast::hash(&bytes[HEADER..]) != u32_at(bytes, 48) {
         return Err(corrupt(path, "payload checksum mismatch"));
@@ -146,11 +137,7 @@ impl SegmentFile {
         // store's back is outside its contract (and caught by the checksum at next open).
         let map = unsafe { Mmap::map(&file)? };
         let header = verify(path, &map)?;
-        Ok(SegmentFile {
-            path: path.to_path_buf(),
-            header,
-            map,
-        })
+        Ok(SegmentFile { path: path.to_path_buf(), header, map })
     }
 
     /// Sequence number (order of replay).
@@ -186,13 +173,7 @@ impl SegmentFile {
 }
 
 /// Writes `name` in `dir` atomically: temp file, fsync, rename, fsync the directory.
-fn write_atomic(
-    dir: &Path,
-    name: &str,
-    header: Header,
-    ids: &[u64],
-    vectors: &[f32],
-) -> Result<PathBuf> {
+fn write_atomic(dir: &Path, name: &str, header: Header, ids: &[u64], vectors: &[f32]) -> Result<PathBuf> {
     let mut crc = crc32fast::Hasher::new();
     let ids_bytes: &[u8] = bytemuck::cast_slice(ids);
     let pad = vec![0u8; align64(ids_bytes.len()) - ids_bytes.len()];
@@ -280,12 +261,7 @@ impl SegmentStore {
             fs::remove_file(f.path())?;
         }
         let next_seq = live.last().map_or(base, SegmentFile::seq) + 1;
-        Ok(SegmentStore {
-            dir,
-            dim,
-            files: live,
-            next_seq,
-        })
+        Ok(SegmentStore { dir, dim, files: live, next_seq })
     }
 
     /// Vector dimension.
@@ -300,18 +276,8 @@ impl SegmentStore {
 
     fn write(&mut self, kind: u32, base: u64, ids: &[u64], vectors: &[f32]) -> Result<()> {
         let seq = self.next_seq;
-        let name = if kind == KIND_SEGMENT {
-            format!("seg-{seq:012}.eps")
-        } else {
-            format!("tomb-{seq:012}.ept")
-        };
-        let header = Header {
-            kind,
-            seq,
-            base,
-            dim: self.dim as u32,
-            count: ids.len() as u64,
-        };
+        let name = if kind == KIND_SEGMENT { format!("seg-{seq:012}.eps") } else { format!("tomb-{seq:012}.ept") };
+        let header = Header { kind, seq, base, dim: self.dim as u32, count: ids.len() as u64 };
         let path = write_atomic(&self.dir, &name, header, ids, vectors)?;
         self.files.push(SegmentFile::open(&path)?);
         self.next_seq += 1;

@@ -45,15 +45,7 @@ impl CodeStore {
             QuantKind::Int8 => (dim.next_multiple_of(4), Codes::Int8(Vec::new())),
             QuantKind::F16 => (dim, Codes::F16(Vec::new())),
         };
-        CodeStore {
-            dim,
-            dp,
-            codes,
-            ids: Vec::new(),
-            live: Vec::new(),
-            dead: 0,
-            exact: Vec::new(),
-        }
+        CodeStore { dim, dp, codes, ids: Vec::new(), live: Vec::new(), dead: 0, exact: Vec::new() }
     }
 
     /// Slots in use (live + dead).
@@ -70,13 +62,7 @@ impl CodeStore {
     }
 
     /// Appends one vector; returns its slot.
-    pub fn push(
-        &mut self,
-        id: u64,
-        v: &[f32],
-        scales: Option<&Int8Scales>,
-        scratch: &mut Vec<i8>,
-    ) -> usize {
+    pub fn push(&mut self, id: u64, v: &[f32], scales: Option<&Int8Scales>, scratch: &mut Vec<i8>) -> usize {
         let slot = self.ids.len();
         let r = slot % BLOCK;
         match &mut self.codes {
@@ -120,16 +106,7 @@ impl CodeStore {
     /// query's shortlist (scored by the approximate code score, slot as the "id").
     /// `tag` is OR-ed into the slot (IVF puts the list number in the high bits).
     #[allow(clippy::too_many_arguments)]
-    pub fn scan(
-        &self,
-        isa: Isa,
-        enc: &Encoded,
-        nq: usize,
-        b0: usize,
-        b1: usize,
-        tag: u64,
-        short: &mut [TopK],
-    ) {
+    pub fn scan(&self, isa: Isa, enc: &Encoded, nq: usize, b0: usize, b1: usize, tag: u64, short: &mut [TopK]) {
         let mut buf = Vec::new();
         let mut t0 = b0;
         while t0 < b1 {
@@ -200,12 +177,7 @@ impl CodeStore {
 }
 
 /// Encodes `nq` queries for a store of this kind.
-pub(crate) fn encode_queries(
-    kind: QuantKind,
-    dim: usize,
-    scales: Option<&Int8Scales>,
-    queries: &[f32],
-) -> Encoded {
+pub(crate) fn encode_queries(kind: QuantKind, dim: usize, scales: Option<&Int8Scales>, queries: &[f32]) -> Encoded {
     match kind {
         QuantKind::Int8 => {
             let dp = dim.next_multiple_of(4);

@@ -41,16 +41,10 @@ proptest! {
 fn wrong_dimensions_are_invalid() {
     let mut idx = FlatIndex::new(4);
     let e = idx.add(&[1, 2], &[0.0; 7]).unwrap_err();
-    assert!(
-        matches!(e, EngineError::Invalid(ref m) if m.contains("2 x 4")),
-        "{e}"
-    );
+    assert!(matches!(e, EngineError::Invalid(ref m) if m.contains("2 x 4")), "{e}");
     let e = idx.search(&[0.0; 5], 1).unwrap_err();
     assert!(matches!(e, EngineError::Invalid(_)), "{e}");
-    assert!(matches!(
-        FlatIndex::try_new(0),
-        Err(EngineError::Invalid(_))
-    ));
+    assert!(matches!(FlatIndex::try_new(0), Err(EngineError::Invalid(_))));
     let e = idx.add(&[1], &[f32::NAN, 0.0, 0.0, 0.0]).unwrap_err();
     assert!(matches!(e, EngineError::Invalid(_)));
     assert!(idx.is_empty());
@@ -59,8 +53,7 @@ fn wrong_dimensions_are_invalid() {
 #[test]
 fn add_replace_remove() {
     let mut idx = FlatIndex::new(2);
-    idx.add(&[10, 20, 30], &[1.0, 0.0, 0.0, 1.0, -1.0, 0.0])
-        .unwrap();
+    idx.add(&[10, 20, 30], &[1.0, 0.0, 0.0, 1.0, -1.0, 0.0]).unwrap();
     assert_eq!(idx.len(), 3);
     // Re-adding id 30 replaces its vector.
     idx.add(&[30], &[0.6, 0.8]).unwrap();
@@ -71,14 +64,8 @@ fn add_replace_remove() {
     assert_eq!(idx.remove(&[20, 99, 20]).unwrap(), 1);
     assert_eq!(idx.len(), 2);
     let hits = idx.search(&[0.0, 1.0, 1.0, 0.0], 5).unwrap();
-    assert_eq!(
-        hits[0].iter().map(|h| h.id).collect::<Vec<_>>(),
-        vec![30, 10]
-    );
-    assert_eq!(
-        hits[1].iter().map(|h| h.id).collect::<Vec<_>>(),
-        vec![10, 30]
-    );
+    assert_eq!(hits[0].iter().map(|h| h.id).collect::<Vec<_>>(), vec![30, 10]);
+    assert_eq!(hits[1].iter().map(|h| h.id).collect::<Vec<_>>(), vec![10, 30]);
     assert_eq!(idx.get(10), Some(&[1.0, 0.0][..]));
     assert_eq!(idx.get(20), None);
 }
@@ -86,10 +73,7 @@ fn add_replace_remove() {
 #[test]
 fn empty_and_zero_k() {
     let idx = FlatIndex::new(3);
-    assert_eq!(
-        idx.search(&[1.0, 0.0, 0.0], 5).unwrap(),
-        vec![Vec::<Hit>::new()]
-    );
+    assert_eq!(idx.search(&[1.0, 0.0, 0.0], 5).unwrap(), vec![Vec::<Hit>::new()]);
     assert!(idx.search(&[], 5).unwrap().is_empty());
 }
 
@@ -105,10 +89,7 @@ fn large_gallery_uses_shards_and_stays_exact() {
     let got = idx.search(&qs, 10).unwrap();
     for (q, hits) in qs.chunks_exact(dim).zip(&got) {
         let want = brute_force(&ids, &data, dim, q, 10);
-        assert_eq!(
-            hits.iter().map(|h| h.id).collect::<Vec<_>>(),
-            want.iter().map(|h| h.id).collect::<Vec<_>>()
-        );
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), want.iter().map(|h| h.id).collect::<Vec<_>>());
     }
 }
 
@@ -116,14 +97,8 @@ fn large_gallery_uses_shards_and_stays_exact() {
 fn all_kinds(dim: usize) -> Vec<(&'static str, Box<dyn GalleryIndex>)> {
     vec![
         ("flat", Box::new(FlatIndex::new(dim))),
-        (
-            "int8",
-            Box::new(QuantFlatIndex::new(QuantKind::Int8, dim).unwrap()),
-        ),
-        (
-            "f16",
-            Box::new(QuantFlatIndex::new(QuantKind::F16, dim).unwrap()),
-        ),
+        ("int8", Box::new(QuantFlatIndex::new(QuantKind::Int8, dim).unwrap())),
+        ("f16", Box::new(QuantFlatIndex::new(QuantKind::F16, dim).unwrap())),
     ]
 }
 
@@ -229,10 +204,6 @@ fn ivf_partial_probe_finds_self_matches() {
     idx.set_nprobe(2);
     let qs = &data[..100 * dim];
     let got = idx.search(qs, 1).unwrap();
-    let found = got
-        .iter()
-        .enumerate()
-        .filter(|(i, h)| h[0].id == *i as u64)
-        .count();
+    let found = got.iter().enumerate().filter(|(i, h)| h[0].id == *i as u64).count();
     assert!(found >= 99, "self-match recall {found}/100");
 }

@@ -22,14 +22,8 @@ pub fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 /// Exact top-k by brute force with the scalar kernel (the oracle).
 pub fn brute_force(ids: &[u64], data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<Hit> {
-    let mut all: Vec<Hit> = ids
-        .iter()
-        .zip(data.chunks_exact(dim))
-        .map(|(&id, v)| Hit {
-            id,
-            score: vector::scalar::dot(q, v),
-        })
-        .collect();
+    let mut all: Vec<Hit> =
+        ids.iter().zip(data.chunks_exact(dim)).map(|(&id, v)| Hit { id, score: vector::scalar::dot(q, v) }).collect();
     all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
     all.truncate(k);
     all

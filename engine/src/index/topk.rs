@@ -20,21 +20,14 @@ fn worse(a: &Hit, b: &Hit) -> bool {
 impl TopK {
     /// An empty collector for the best `k`.
     pub fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: Vec::with_capacity(k),
-        }
+        TopK { k, heap: Vec::with_capacity(k) }
     }
 
     /// Score a candidate must exceed to enter once full (`-inf` until then). Equal scores
     /// may still enter on a smaller id, so use `>=` against this as the fast pre-check.
     #[inline]
     pub fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k {
-            f32::NEG_INFINITY
-        } else {
-            self.heap[0].score
-        }
+        if self.heap.len() < self.k { f32::NEG_INFINITY } else { self.heap[0].score }
     }
 
     /// Offers one candidate.
@@ -59,8 +52,7 @@ impl TopK {
 
     /// The kept hits, best first.
     pub fn into_sorted(mut self) -> Vec<Hit> {
-        self.heap
-            .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        self.heap.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         self.heap
     }
 

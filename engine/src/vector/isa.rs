@@ -42,15 +42,9 @@ impl Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
         *BEST.get_or_init(|| {
             let all = Isa::available();
-            let wanted = std::env::var("EPATROL_ISA")
-                .ok()
-                .and_then(|s| Isa::parse(&s));
+            let wanted = std::env::var("EPATROL_ISA").ok().and_then(|s| Isa::parse(&s));
             match wanted {
-                Some(w) => all
-                    .iter()
-                    .copied()
-                    .find(|i| i.0 == w)
-                    .unwrap_or(*all.last().unwrap_or(&Isa::scalar())),
+                Some(w) => all.iter().copied().find(|i| i.0 == w).unwrap_or(*all.last().unwrap_or(&Isa::scalar())),
                 None => *all.last().unwrap_or(&Isa::scalar()),
             }
         })
@@ -74,24 +68,16 @@ impl Isa {
     }
 
     fn parse(s: &str) -> Option<Level> {
-        [
-            Level::Scalar,
-            Level::Avx2,
-            Level::Avx512,
-            Level::Avx512Vnni,
-            Level::Neon,
-        ]
-        .into_iter()
-        .find(|l| Isa(*l).name().eq_ignore_ascii_case(s.trim()))
+        [Level::Scalar, Level::Avx2, Level::Avx512, Level::Avx512Vnni, Level::Neon]
+            .into_iter()
+            .find(|l| Isa(*l).name().eq_ignore_ascii_case(s.trim()))
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Vec<Isa> {
     let mut v = vec![Isa(Level::Scalar)];
-    let avx2 = is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c");
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
     if avx2 {
         v.push(Isa(Level::Avx2));
         let avx512 = is_x86_feature_detected!("avx512f")

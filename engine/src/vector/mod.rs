@@ -54,19 +54,9 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 /// `nq * nb * 16` outputs, or `dp` is not a multiple of 4.
 pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32]) {
     let bb = blocked::int8_block_bytes(dp);
-    assert!(
-        dp > 0 && dp.is_multiple_of(4),
-        "int8: padded dim must be a positive multiple of 4"
-    );
-    assert!(
-        blocks.len().is_multiple_of(bb) && queries.len().is_multiple_of(dp),
-        "int8: ragged input"
-    );
-    assert_eq!(
-        out.len(),
-        queries.len() / dp * (blocks.len() / bb) * blocked::BLOCK,
-        "int8: out size"
-    );
+    assert!(dp > 0 && dp.is_multiple_of(4), "int8: padded dim must be a positive multiple of 4");
+    assert!(blocks.len().is_multiple_of(bb) && queries.len().is_multiple_of(dp), "int8: ragged input");
+    assert_eq!(out.len(), queries.len() / dp * (blocks.len() / bb) * blocked::BLOCK, "int8: out size");
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512Vnni => x86_blocked::int8_vnni(blocks, dp, queries, out),
@@ -83,15 +73,8 @@ pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out
 /// On shapes that do not match, as for [`int8_block_scores`].
 pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
     let bh = dim * blocked::BLOCK;
-    assert!(
-        dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim),
-        "f16: ragged input"
-    );
-    assert_eq!(
-        out.len(),
-        queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK,
-        "f16: out size"
-    );
+    assert!(dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim), "f16: ragged input");
+    assert_eq!(out.len(), queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK, "f16: out size");
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 | Level::Avx512Vnni => x86_blocked::f16_avx512(blocks, dim, queries, out),
@@ -108,15 +91,8 @@ pub fn f16_block_scores(isa: Isa, blocks: &[u16], dim: usize, queries: &[f32], o
 /// On shapes that do not match, as for [`int8_block_scores`].
 pub fn f32_block_scores(isa: Isa, blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
     let bh = dim * blocked::BLOCK;
-    assert!(
-        dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim),
-        "f32: ragged input"
-    );
-    assert_eq!(
-        out.len(),
-        queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK,
-        "f32: out size"
-    );
+    assert!(dim > 0 && blocks.len().is_multiple_of(bh) && queries.len().is_multiple_of(dim), "f32: ragged input");
+    assert_eq!(out.len(), queries.len() / dim * (blocks.len() / bh) * blocked::BLOCK, "f32: out size");
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 | Level::Avx512Vnni => x86_blocked::f32_avx512(blocks, dim, queries, out),

@@ -33,11 +33,7 @@ unsafe fn dot_avx2_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
     unsafe {
         while i + 16 <= n {
             acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(a.add(i + 8)),
-                _mm256_loadu_ps(b.add(i + 8)),
-                acc1,
-            );
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), _mm256_loadu_ps(b.add(i + 8)), acc1);
             i += 16;
         }
         if i + 8 <= n {
@@ -73,11 +69,7 @@ unsafe fn dot_avx512_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
     unsafe {
         while i + 32 <= n {
             acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)), acc0);
-            acc1 = _mm512_fmadd_ps(
-                _mm512_loadu_ps(a.add(i + 16)),
-                _mm512_loadu_ps(b.add(i + 16)),
-                acc1,
-            );
+            acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a.add(i + 16)), _mm512_loadu_ps(b.add(i + 16)), acc1);
             i += 32;
         }
         while i + 16 <= n {

@@ -64,8 +64,7 @@ unsafe fn vnni_tile<const Q: usize, const B: usize>(
                 *v = _mm512_loadu_si512(g.add(j * bb + grp * 64) as *const _);
             }
             for i in 0..Q {
-                let qv =
-                    _mm512_set1_epi32((q.add(i * dp + grp * 4) as *const i32).read_unaligned());
+                let qv = _mm512_set1_epi32((q.add(i * dp + grp * 4) as *const i32).read_unaligned());
                 for j in 0..B {
                     acc[j][i] = _mm512_dpbusd_epi32(acc[j][i], gv[j], qv);
                 }
@@ -232,11 +231,7 @@ unsafe fn avx2_f16_block(g: *const u16, q: *const f32, dim: usize, out: *mut f32
             let qv = _mm256_set1_ps(*q.add(k));
             let p = g.add(k * BLOCK);
             lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(p as *const _)), qv, lo);
-            hi = _mm256_fmadd_ps(
-                _mm256_cvtph_ps(_mm_loadu_si128(p.add(8) as *const _)),
-                qv,
-                hi,
-            );
+            hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(p.add(8) as *const _)), qv, hi);
         }
         _mm256_storeu_ps(out, lo);
         _mm256_storeu_ps(out.add(8), hi);

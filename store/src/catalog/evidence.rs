@@ -191,10 +191,7 @@ pub async fn insert_evidence(conn: &mut sqlx::SqliteConnection, e: &NewEvidence)
 impl Catalog {
     /// The evidence row with `digest`, in any state.
     pub async fn evidence_by_digest(&self, digest: &str) -> Result<Option<Evidence>> {
-        let r = sqlx::query("SELECT * FROM evidence WHERE digest = ?")
-            .bind(digest)
-            .fetch_optional(self.pool())
-            .await?;
+        let r = sqlx::query("SELECT * FROM evidence WHERE digest = ?").bind(digest).fetch_optional(self.pool()).await?;
         r.as_ref().map(row_to_evidence).transpose()
     }
 
@@ -208,12 +205,7 @@ impl Catalog {
     }
 
     /// Active footage of `officer` overlapping `[from, to)` (UTC fixed-width timestamps).
-    pub async fn evidence_overlapping(
-        &self,
-        officer: Option<&str>,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<Evidence>> {
+    pub async fn evidence_overlapping(&self, officer: Option<&str>, from: &str, to: &str) -> Result<Vec<Evidence>> {
         let rows = sqlx::query(
             "SELECT * FROM evidence WHERE state = 'active' AND (? IS NULL OR officer = ?) \
              AND recorded_from < ? AND recorded_to > ? ORDER BY recorded_from",
@@ -248,11 +240,7 @@ impl Catalog {
 
     /// Whether `evidence_id` has an unreleased hold or a link to an open case.
     pub async fn is_held(&self, evidence_id: i64) -> Result<bool> {
-        let r = sqlx::query(HELD_SQL)
-            .bind(evidence_id)
-            .bind(evidence_id)
-            .fetch_one(self.pool())
-            .await?;
+        let r = sqlx::query(HELD_SQL).bind(evidence_id).bind(evidence_id).fetch_one(self.pool()).await?;
         Ok(r.try_get::<i64, _>(0)? != 0)
     }
 }

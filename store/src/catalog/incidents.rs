@@ -97,9 +97,9 @@ impl Catalog {
         .await;
         match r {
             Ok(r) => Ok(r.last_insert_rowid()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
-                format!("incident {} already filed", i.reference),
-            )),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("incident {} already filed", i.reference)))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -134,21 +134,17 @@ impl Catalog {
             .bind(at)
             .execute(self.pool())
             .await?;
-        let r = sqlx::query("SELECT id FROM cases WHERE reference = ?")
-            .bind(reference)
-            .fetch_one(self.pool())
-            .await?;
+        let r = sqlx::query("SELECT id FROM cases WHERE reference = ?").bind(reference).fetch_one(self.pool()).await?;
         Ok(r.try_get("id")?)
     }
 
     /// Closes a case; its links stop blocking deletion.
     pub async fn close_case(&self, reference: &str, at: &str) -> Result<()> {
-        let r =
-            sqlx::query("UPDATE cases SET closed_at = ? WHERE reference = ? AND closed_at IS NULL")
-                .bind(at)
-                .bind(reference)
-                .execute(self.pool())
-                .await?;
+        let r = sqlx::query("UPDATE cases SET closed_at = ? WHERE reference = ? AND closed_at IS NULL")
+            .bind(at)
+            .bind(reference)
+            .execute(self.pool())
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("open case {reference}")));
         }

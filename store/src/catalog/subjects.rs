@@ -162,8 +162,10 @@ impl Catalog {
     /// Adds templates to an existing subject (one transaction).
     pub async fn add_templates(&self, subject_id: i64, templates: &[NewTemplate]) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM subjects WHERE id = ?").bind(subject_id).fetch_optional(&mut *tx).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM subjects WHERE id = ?")
+            .bind(subject_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("subject {subject_id}")));
         }

@@ -22,9 +22,7 @@ pub struct CustodyKey {
 
 impl std::fmt::Debug for CustodyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustodyKey")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("CustodyKey").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -61,10 +59,7 @@ impl CustodyKey {
                 let public = key.verifying_key();
                 fs::write(dir.join(PUBLIC_FILE), hex::encode(public.as_bytes()))?;
                 tracing::info!(key_id = %key_id(&public), "generated custody signing key");
-                Ok(Self {
-                    key_id: key_id(&public),
-                    signing: key,
-                })
+                Ok(Self { key_id: key_id(&public), signing: key })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::read(&secret),
             Err(e) => Err(e.into()),
@@ -86,10 +81,7 @@ impl CustodyKey {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Err(StoreError::Custody(format!(
-            "{} is incomplete",
-            secret.display()
-        )))
+        Err(StoreError::Custody(format!("{} is incomplete", secret.display())))
     }
 
     /// Short id of this key.
@@ -120,8 +112,7 @@ pub fn parse_public(hex_key: &str) -> Result<VerifyingKey> {
         .map_err(|_| StoreError::Custody("public key is not hex".into()))?
         .try_into()
         .map_err(|_| StoreError::Custody("public key must be 32 bytes".into()))?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|e| StoreError::Custody(format!("bad public key: {e}")))
+    VerifyingKey::from_bytes(&bytes).map_err(|e| StoreError::Custody(format!("bad public key: {e}")))
 }
 
 /// Checks a hex signature over `msg`.

@@ -68,32 +68,17 @@ pub fn entry_hash(
 impl CustodyEntry {
     /// Recomputes the hash from the fields.
     pub fn computed_hash(&self) -> String {
-        entry_hash(
-            self.seq,
-            &self.at,
-            &self.actor,
-            &self.action,
-            &self.subject,
-            &self.detail,
-            &self.prev_hash,
-        )
+        entry_hash(self.seq, &self.at, &self.actor, &self.action, &self.subject, &self.detail, &self.prev_hash)
     }
 
     /// Checks the entry on its own: hash matches fields, signature matches hash.
     pub fn check(&self, public: &VerifyingKey) -> std::result::Result<(), String> {
         if self.computed_hash() != self.hash {
-            return Err(format!(
-                "custody entry {} ({}): content does not match its hash",
-                self.seq, self.action
-            ));
+            return Err(format!("custody entry {} ({}): content does not match its hash", self.seq, self.action));
         }
-        let raw = hex::decode(&self.hash)
-            .map_err(|_| format!("custody entry {}: hash is not hex", self.seq))?;
+        let raw = hex::decode(&self.hash).map_err(|_| format!("custody entry {}: hash is not hex", self.seq))?;
         if !keys::verify_hex(public, &raw, &self.signature) {
-            return Err(format!(
-                "custody entry {} ({}): bad signature",
-                self.seq, self.action
-            ));
+            return Err(format!("custody entry {} ({}): bad signature", self.seq, self.action));
         }
         Ok(())
     }
@@ -119,11 +104,7 @@ pub struct CustodyLog {
 impl CustodyLog {
     /// A log writing through `catalog`, signing with `key`.
     pub fn new(catalog: Catalog, key: Arc<CustodyKey>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            catalog,
-            key,
-            clock,
-        }
+        Self { catalog, key, clock }
     }
 
     /// The signing key (public part and id).
@@ -142,24 +123,18 @@ impl CustodyLog {
     ) -> Result<CustodyEntry> {
         for attempt in 0..200u32 {
             let mut conn = self.catalog.pool().acquire().await?;
-            match self
-                .append_on(&mut conn, actor, action, subject, detail)
-                .await
-            {
+            match self.append_on(&mut conn, actor, action, subject, detail).await {
                 Ok(e) => return Ok(e),
                 Err(StoreError::Sql(sqlx::Error::Database(e)))
                     if e.is_unique_violation() || e.message().contains("locked") =>
                 {
                     // another writer took this seq; back off a little and build on its entry
-                    tokio::time::sleep(std::time::Duration::from_millis(1 + (attempt as u64 % 7)))
-                        .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + (attempt as u64 % 7))).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Custody(
-            "could not append after 200 attempts (contention)".into(),
-        ))
+        Err(StoreError::Custody("could not append after 200 attempts (contention)".into()))
     }
 
     /// Appends one entry on `conn`, typically inside the transaction that makes the change
@@ -178,17 +153,12 @@ impl CustodyLog {
             .fetch_optional(&mut *conn)
             .await?;
         let (seq, prev_hash) = match last {
-            Some(r) => (
-                r.try_get::<i64, _>("seq")? + 1,
-                r.try_get::<String, _>("hash")?,
-            ),
+            Some(r) => (r.try_get::<i64, _>("seq")? + 1, r.try_get::<String, _>("hash")?),
             None => (1, GENESIS.to_string()),
         };
         let at = fmt_ts(self.clock.now());
         let hash = entry_hash(seq, &at, actor, action, subject, &detail, &prev_hash);
-        let signature = self
-            .key
-            .sign_hex(&hex::decode(&hash).expect("own hash is hex"));
+        let signature = self.key.sign_hex(&hex::decode(&hash).expect("own hash is hex"));
         let entry = CustodyEntry {
             seq,
             at,
@@ -234,8 +204,7 @@ impl CustodyLog {
         use futures::TryStreamExt;
         let mut report = ChainReport::default();
         let mut prev: Option<(i64, String)> = None;
-        let mut rows =
-            sqlx::query("SELECT * FROM custody_log ORDER BY seq").fetch(self.catalog.pool());
+        let mut rows = sqlx::query("SELECT * FROM custody_log ORDER BY seq").fetch(self.catalog.pool());
         while let Some(row) = rows.try_next().await? {
             let e = row_to_entry(&row)?;
             report.entries += 1;
@@ -247,16 +216,12 @@ impl CustodyLog {
                 None => (1, GENESIS),
             };
             if e.seq != want_seq {
-                report.problems.push(format!(
-                    "custody entry {}: expected seq {want_seq} (entries missing)",
-                    e.seq
-                ));
+                report.problems.push(format!("custody entry {}: expected seq {want_seq} (entries missing)", e.seq));
             }
             if e.prev_hash != want_prev {
-                report.problems.push(format!(
-                    "custody entry {} ({}): chain link broken (prev_hash mismatch)",
-                    e.seq, e.action
-                ));
+                report
+                    .problems
+                    .push(format!("custody entry {} ({}): chain link broken (prev_hash mismatch)", e.seq, e.action));
             }
             prev = Some((e.seq, e.hash.clone()));
         }

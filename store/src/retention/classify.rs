@@ -57,9 +57,7 @@ impl EvidenceVault {
         let starts = parse_ts(&r.starts_at)?;
         let ends = parse_ts(&r.ends_at)?;
         if ends <= starts {
-            return Err(StoreError::Invalid(
-                "incident window ends before it starts".into(),
-            ));
+            return Err(StoreError::Invalid("incident window ends before it starts".into()));
         }
         let now = fmt_ts(self.clock.now());
         let incident_id = self
@@ -75,16 +73,11 @@ impl EvidenceVault {
                 created_at: now.clone(),
             })
             .await?;
-        let footage = self
-            .catalog
-            .evidence_overlapping(Some(&r.officer), &fmt_ts(starts), &fmt_ts(ends))
-            .await?;
+        let footage = self.catalog.evidence_overlapping(Some(&r.officer), &fmt_ts(starts), &fmt_ts(ends)).await?;
         let mut items = Vec::new();
         for e in footage {
             let why = serde_json::json!({"incident": r.reference, "offence": r.offence.as_str()});
-            let change = self
-                .upgrade(actor, &e, r.offence.tier(), &why, Some(incident_id))
-                .await?;
+            let change = self.upgrade(actor, &e, r.offence.tier(), &why, Some(incident_id)).await?;
             items.push(change);
         }
         Ok(IncidentOutcome { incident_id, items })
@@ -92,13 +85,7 @@ impl EvidenceVault {
 
     /// Manual reclassification (audited). Asking for a lower tier than the item has is
     /// refused: retention never shortens.
-    pub async fn reclassify(
-        &self,
-        actor: &str,
-        digest: &Digest,
-        tier: Tier,
-        reason: &str,
-    ) -> Result<Reclassified> {
+    pub async fn reclassify(&self, actor: &str, digest: &Digest, tier: Tier, reason: &str) -> Result<Reclassified> {
         let e = self.active_evidence(digest).await?;
         let current: Tier = e.tier.parse()?;
         if tier < current {
@@ -131,10 +118,7 @@ impl EvidenceVault {
         incident: Option<i64>,
     ) -> Result<Reclassified> {
         let recorded_to = parse_ts(&e.recorded_to)?;
-        let before = Retention {
-            tier: e.tier.parse()?,
-            expires_at: parse_ts(&e.expires_at)?,
-        };
+        let before = Retention { tier: e.tier.parse()?, expires_at: parse_ts(&e.expires_at)? };
         let after = before.upgrade(wanted, recorded_to);
         let mut tx = self.catalog.pool().begin().await?;
         // the WHERE repeats extend-only in SQL, so a concurrent classifier cannot be undone
@@ -149,17 +133,17 @@ impl EvidenceVault {
         .execute(&mut *tx)
         .await?;
         if let Some(i) = incident {
-            sqlx::query("INSERT OR IGNORE INTO evidence_incidents (evidence_id, incident_id, linked_at) VALUES (?, ?, ?)")
-                .bind(e.id)
-                .bind(i)
-                .bind(fmt_ts(self.clock.now()))
-                .execute(&mut *tx)
-                .await?;
-        }
-        let r = sqlx::query("SELECT tier, expires_at FROM evidence WHERE id = ?")
+            sqlx::query(
+                "INSERT OR IGNORE INTO evidence_incidents (evidence_id, incident_id, linked_at) VALUES (?, ?, ?)",
+            )
             .bind(e.id)
-            .fetch_one(&mut *tx)
+            .bind(i)
+            .bind(fmt_ts(self.clock.now()))
+            .execute(&mut *tx)
             .await?;
+        }
+        let r =
+            sqlx::query("SELECT tier, expires_at FROM evidence WHERE id = ?").bind(e.id).fetch_one(&mut *tx).await?;
         let change = Reclassified {
             digest: e.digest.clone(),
             from_tier: e.tier.clone(),
@@ -169,19 +153,11 @@ impl EvidenceVault {
         };
         let detail = serde_json::json!({"from_tier": change.from_tier, "to_tier": change.to_tier,
             "from_expires": change.from_expires, "to_expires": change.to_expires, "why": why});
-        self.custody
-            .append_on(&mut tx, actor, "classify", &e.digest, &detail)
-            .await?;
+        self.custody.append_on(&mut tx, actor, "classify", &e.digest, &detail).await?;
         tx.commit().await?;
         let digest: Digest = e.digest.parse()?;
-        if let Err(err) = self
-            .vault
-            .apply_retention(
-                &digest,
-                change.to_tier.parse()?,
-                parse_ts(&change.to_expires)?,
-            )
-            .await
+        if let Err(err) =
+            self.vault.apply_retention(&digest, change.to_tier.parse()?, parse_ts(&change.to_expires)?).await
         {
             tracing::warn!(digest = %e.digest, error = %err, "could not reflect retention on the stored object");
         }
@@ -204,19 +180,11 @@ impl EvidenceVault {
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 0 {
-            return Err(StoreError::Refused(format!(
-                "{digest} is being deleted; no hold placed"
-            )));
+            return Err(StoreError::Refused(format!("{digest} is being deleted; no hold placed")));
         }
         let id = r.last_insert_rowid();
         self.custody
-            .append_on(
-                &mut tx,
-                actor,
-                "hold",
-                &e.digest,
-                &serde_json::json!({"hold_id": id, "reason": reason}),
-            )
+            .append_on(&mut tx, actor, "hold", &e.digest, &serde_json::json!({"hold_id": id, "reason": reason}))
             .await?;
         tx.commit().await?;
         if let Err(err) = self.vault.apply_legal_hold(digest, true).await {
@@ -229,22 +197,18 @@ impl EvidenceVault {
     pub async fn release_holds(&self, actor: &str, digest: &Digest, reason: &str) -> Result<u64> {
         let e = self.active_evidence(digest).await?;
         let mut tx = self.catalog.pool().begin().await?;
-        let r = sqlx::query("UPDATE holds SET released_by = ?, released_at = ? WHERE evidence_id = ? AND released_at IS NULL")
-            .bind(actor)
-            .bind(fmt_ts(self.clock.now()))
-            .bind(e.id)
-            .execute(&mut *tx)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE holds SET released_by = ?, released_at = ? WHERE evidence_id = ? AND released_at IS NULL",
+        )
+        .bind(actor)
+        .bind(fmt_ts(self.clock.now()))
+        .bind(e.id)
+        .execute(&mut *tx)
+        .await?;
         let n = r.rows_affected();
         if n > 0 {
             self.custody
-                .append_on(
-                    &mut tx,
-                    actor,
-                    "release",
-                    &e.digest,
-                    &serde_json::json!({"released": n, "reason": reason}),
-                )
+                .append_on(&mut tx, actor, "release", &e.digest, &serde_json::json!({"released": n, "reason": reason}))
                 .await?;
         }
         tx.commit().await?;
@@ -262,22 +226,18 @@ impl EvidenceVault {
         let now = fmt_ts(self.clock.now());
         let case_id = self.catalog.open_case(case_ref, &now).await?;
         let mut tx = self.catalog.pool().begin().await?;
-        let r = sqlx::query("INSERT OR IGNORE INTO case_evidence (case_id, evidence_id, linked_at, linked_by) VALUES (?, ?, ?, ?)")
-            .bind(case_id)
-            .bind(e.id)
-            .bind(&now)
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
+        let r = sqlx::query(
+            "INSERT OR IGNORE INTO case_evidence (case_id, evidence_id, linked_at, linked_by) VALUES (?, ?, ?, ?)",
+        )
+        .bind(case_id)
+        .bind(e.id)
+        .bind(&now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
         if r.rows_affected() > 0 {
             self.custody
-                .append_on(
-                    &mut tx,
-                    actor,
-                    "case_link",
-                    &e.digest,
-                    &serde_json::json!({"case": case_ref}),
-                )
+                .append_on(&mut tx, actor, "case_link", &e.digest, &serde_json::json!({"case": case_ref}))
                 .await?;
         }
         tx.commit().await?;

@@ -73,9 +73,7 @@ impl FromStr for Tier {
             "general" => Ok(Tier::General),
             "administrative" => Ok(Tier::Administrative),
             "crime" => Ok(Tier::Crime),
-            other => Err(StoreError::Invalid(format!(
-                "unknown tier {other:?} (general, administrative, crime)"
-            ))),
+            other => Err(StoreError::Invalid(format!("unknown tier {other:?} (general, administrative, crime)"))),
         }
     }
 }

@@ -61,10 +61,7 @@ const ELIGIBLE: &str = "NOT EXISTS (SELECT 1 FROM holds h WHERE h.evidence_id = 
 impl<'a> Sweeper<'a> {
     /// A sweeper identified by `node` (claims and deletion records name it).
     pub fn new(ev: &'a EvidenceVault, node: impl Into<String>) -> Self {
-        Self {
-            ev,
-            node: node.into(),
-        }
+        Self { ev, node: node.into() }
     }
 
     /// One pass. With `dry_run`, reports what would go and changes nothing.
@@ -73,11 +70,7 @@ impl<'a> Sweeper<'a> {
         let now = fmt_ts(now_t);
         let stale = fmt_ts(now_t - CLAIM_LEASE);
         let pool = self.ev.catalog.pool();
-        let mut report = SweepReport {
-            dry_run,
-            now: now.clone(),
-            ..Default::default()
-        };
+        let mut report = SweepReport { dry_run, now: now.clone(), ..Default::default() };
 
         let held = sqlx::query(&format!(
             "SELECT COUNT(*) FROM evidence WHERE state = 'active' AND expires_at <= ? AND NOT ({ELIGIBLE})"
@@ -132,10 +125,7 @@ impl<'a> Sweeper<'a> {
     async fn delete_claimed(&self, e: &Evidence, now: &str) -> Result<()> {
         let digest: Digest = e.digest.parse()?;
         for t in self.ev.catalog.thumbnails_of(e.id).await? {
-            self.ev
-                .vault
-                .delete_key(&object_store::path::Path::from(t.object_key))
-                .await?;
+            self.ev.vault.delete_key(&object_store::path::Path::from(t.object_key)).await?;
         }
         let blob_was_there = self.ev.vault.delete_key(&blob_key(&digest)).await?;
         let record = serde_json::json!({
@@ -149,11 +139,13 @@ impl<'a> Sweeper<'a> {
         let signature = key.sign_hex(text.as_bytes());
         let mut tx = self.ev.catalog.pool().begin().await?;
         // only the claim holder finishes; after a lease takeover the old holder's write is a no-op
-        let done = sqlx::query("UPDATE evidence SET state = 'deleted' WHERE id = ? AND state = 'deleting' AND sweep_claim = ?")
-            .bind(e.id)
-            .bind(&self.node)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE evidence SET state = 'deleted' WHERE id = ? AND state = 'deleting' AND sweep_claim = ?",
+        )
+        .bind(e.id)
+        .bind(&self.node)
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(());
         }
@@ -166,16 +158,7 @@ impl<'a> Sweeper<'a> {
             .bind(&signature)
             .execute(&mut *tx)
             .await?;
-        self.ev
-            .custody
-            .append_on(
-                &mut tx,
-                &format!("sweeper:{}", self.node),
-                "delete",
-                &e.digest,
-                &record,
-            )
-            .await?;
+        self.ev.custody.append_on(&mut tx, &format!("sweeper:{}", self.node), "delete", &e.digest, &record).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3,9 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use blake3::hazmat::{
-    ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root,
-};
+use blake3::hazmat::{ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_non_root, merge_subtrees_root};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -49,13 +47,9 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.len() != 64 {
-            return Err(StoreError::Invalid(format!(
-                "digest must be 64 hex digits, got {:?}",
-                s
-            )));
+            return Err(StoreError::Invalid(format!("digest must be 64 hex digits, got {:?}", s)));
         }
-        let bytes =
-            hex::decode(s).map_err(|_| StoreError::Invalid(format!("digest {s:?} is not hex")))?;
+        let bytes = hex::decode(s).map_err(|_| StoreError::Invalid(format!("digest {s:?} is not hex")))?;
         Ok(Self(bytes.try_into().expect("64 hex digits are 32 bytes")))
     }
 }
@@ -93,13 +87,7 @@ pub fn valid_part_size(part_size: u64) -> bool {
 /// `single` is the root digest when there is only one part (a lone part is hashed as a
 /// root, not a subtree, so its chaining value cannot be reused).
 pub fn merge_parts(part_size: u64, total_len: u64, cvs: &[ChainingValue]) -> ChainingValue {
-    fn go(
-        part_size: u64,
-        start: usize,
-        len: u64,
-        cvs: &[ChainingValue],
-        root: bool,
-    ) -> ChainingValue {
+    fn go(part_size: u64, start: usize, len: u64, cvs: &[ChainingValue], root: bool) -> ChainingValue {
         debug_assert!(len > part_size);
         let left_len = left_subtree_len(len);
         let left_parts = (left_len / part_size) as usize;
@@ -112,16 +100,9 @@ pub fn merge_parts(part_size: u64, total_len: u64, cvs: &[ChainingValue]) -> Cha
         }
     }
     fn sub(part_size: u64, start: usize, len: u64, cvs: &[ChainingValue]) -> ChainingValue {
-        if len <= part_size {
-            cvs[start]
-        } else {
-            go(part_size, start, len, cvs, false)
-        }
+        if len <= part_size { cvs[start] } else { go(part_size, start, len, cvs, false) }
     }
-    assert!(
-        total_len > part_size,
-        "merge_parts needs at least two parts"
-    );
+    assert!(total_len > part_size, "merge_parts needs at least two parts");
     go(part_size, 0, total_len, cvs, true)
 }
 
@@ -134,11 +115,8 @@ mod tests {
         let part = 4096u64;
         for len in [4097usize, 8192, 8193, 3 * 4096 + 17, 7 * 4096, 9 * 4096 + 1] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let cvs: Vec<_> = data
-                .chunks(part as usize)
-                .enumerate()
-                .map(|(i, c)| part_chaining_value(i as u64 * part, c))
-                .collect();
+            let cvs: Vec<_> =
+                data.chunks(part as usize).enumerate().map(|(i, c)| part_chaining_value(i as u64 * part, c)).collect();
             let merged = merge_parts(part, len as u64, &cvs);
             assert_eq!(merged, *blake3::hash(&data).as_bytes(), "len {len}");
         }

@@ -64,25 +64,14 @@ impl EvidenceVault {
     /// Writes the export package for `digest` into `out` (created; must not exist yet).
     pub async fn export(&self, actor: &str, digest: &Digest, out: &Path) -> Result<ExportReport> {
         let e = self.active_evidence(digest).await?;
-        std::fs::create_dir(out)
-            .map_err(|err| StoreError::Invalid(format!("export dir {}: {err}", out.display())))?;
+        std::fs::create_dir(out).map_err(|err| StoreError::Invalid(format!("export dir {}: {err}", out.display())))?;
         std::fs::create_dir_all(out.join("footage"))?;
         // custody first, so the extract contains the export itself
-        self.custody
-            .append(
-                actor,
-                "export",
-                &e.digest,
-                &serde_json::json!({"to": out.display().to_string()}),
-            )
-            .await?;
+        self.custody.append(actor, "export", &e.digest, &serde_json::json!({"to": out.display().to_string()})).await?;
 
         let mut files = Vec::new();
-        let ext = Path::new(&e.original_name)
-            .extension()
-            .and_then(|x| x.to_str())
-            .unwrap_or("bin")
-            .to_ascii_lowercase();
+        let ext =
+            Path::new(&e.original_name).extension().and_then(|x| x.to_str()).unwrap_or("bin").to_ascii_lowercase();
         let footage = format!("footage/{}.{ext}", e.digest);
         files.push(self.copy_out(&blob_key(digest), out, &footage).await?);
         let thumbs = self.catalog.thumbnails_of(e.id).await?;
@@ -91,12 +80,7 @@ impl EvidenceVault {
         }
         for t in &thumbs {
             files.push(
-                self.copy_out(
-                    &ObjPath::from(t.object_key.clone()),
-                    out,
-                    &format!("thumbnails/{}.jpg", t.idx),
-                )
-                .await?,
+                self.copy_out(&ObjPath::from(t.object_key.clone()), out, &format!("thumbnails/{}.jpg", t.idx)).await?,
             );
         }
         let metadata = serde_json::json!({
@@ -106,11 +90,7 @@ impl EvidenceVault {
             "holds": self.catalog.holds_of(e.id).await?,
             "thumbnails": thumbs,
         });
-        files.push(write_file(
-            out,
-            "metadata.json",
-            serde_json::to_vec_pretty(&metadata).expect("json"),
-        )?);
+        files.push(write_file(out, "metadata.json", serde_json::to_vec_pretty(&metadata).expect("json"))?);
         let mut custody = Vec::new();
         for entry in self.custody.entries_for(&e.digest).await? {
             serde_json::to_writer(&mut custody, &entry).expect("json");
@@ -133,17 +113,10 @@ impl EvidenceVault {
         std::fs::write(out.join("manifest.json"), &manifest_bytes)?;
         std::fs::write(out.join("manifest.sig"), key.sign_hex(&manifest_bytes))?;
         std::fs::write(out.join("public_key.hex"), &public_key)?;
-        let sums: String = manifest
-            .files
-            .iter()
-            .map(|f| format!("{}  {}\n", f.sha256, f.path))
-            .collect();
+        let sums: String = manifest.files.iter().map(|f| format!("{}  {}\n", f.sha256, f.path)).collect();
         std::fs::write(out.join("SHA256SUMS"), sums)?;
         std::fs::write(out.join("VERIFY.txt"), verify_text(&manifest))?;
-        Ok(ExportReport {
-            dir: out.to_path_buf(),
-            manifest,
-        })
+        Ok(ExportReport { dir: out.to_path_buf(), manifest })
     }
 
     async fn copy_out(&self, key: &ObjPath, out: &Path, rel: &str) -> Result<ManifestFile> {
@@ -204,8 +177,8 @@ fn verify_text(m: &Manifest) -> String {
 pub fn verify_export(dir: &Path, trusted_key: Option<&str>) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let manifest_bytes = std::fs::read(dir.join("manifest.json"))?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| StoreError::Invalid(format!("manifest.json: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| StoreError::Invalid(format!("manifest.json: {e}")))?;
     let public = keys::parse_public(&manifest.public_key)?;
     if let Some(t) = trusted_key
         && t.trim() != manifest.public_key
@@ -224,10 +197,7 @@ pub fn verify_export(dir: &Path, trusted_key: Option<&str>) -> Result<Vec<String
             Err(e) => problems.push(format!("{}: {e}", f.path)),
         }
         if f.path.starts_with("footage/") && f.blake3 != manifest.evidence_digest {
-            problems.push(format!(
-                "{}: is not the evidence the manifest names",
-                f.path
-            ));
+            problems.push(format!("{}: is not the evidence the manifest names", f.path));
         }
     }
     if let Ok(text) = std::fs::read_to_string(dir.join("custody.jsonl")) {
@@ -263,9 +233,5 @@ fn hash_path(path: &Path) -> std::io::Result<(u64, String, String)> {
     }
     let mut both = Both(blake3::Hasher::new(), Sha256::new());
     let n = std::io::copy(&mut std::fs::File::open(path)?, &mut both)?;
-    Ok((
-        n,
-        both.0.finalize().to_hex().to_string(),
-        hex::encode(both.1.finalize()),
-    ))
+    Ok((n, both.0.finalize().to_hex().to_string(), hex::encode(both.1.finalize())))
 }

@@ -57,9 +57,7 @@ impl FromStr for Source {
             "body_camera" | "camera" => Ok(Source::BodyCamera),
             "dock" => Ok(Source::Dock),
             "other_device" | "other" | "phone" => Ok(Source::OtherDevice),
-            other => Err(StoreError::Invalid(format!(
-                "unknown source {other:?} (body_camera, dock, other_device)"
-            ))),
+            other => Err(StoreError::Invalid(format!("unknown source {other:?} (body_camera, dock, other_device)"))),
         }
     }
 }
@@ -139,34 +137,18 @@ impl EvidenceVault {
     pub async fn ingest_file(&self, path: &Path, req: &IngestRequest) -> Result<IngestOutcome> {
         let name = path.display().to_string();
         let p = path.to_path_buf();
-        let probed = tokio::task::spawn_blocking(move || video::probe(&p))
-            .await
-            .expect("probe task panicked");
+        let probed = tokio::task::spawn_blocking(move || video::probe(&p)).await.expect("probe task panicked");
         let media = match probed {
             Ok(m) => m,
             Err(Rejection(reason)) => return self.reject(path, &name, req, reason).await,
         };
         let meta = tokio::fs::metadata(path).await?;
-        let declared = Declared {
-            len: req.declared.len.or(Some(meta.len())),
-            digest: req.declared.digest,
-        };
+        let declared = Declared { len: req.declared.len.or(Some(meta.len())), digest: req.declared.digest };
 
         let journal_id = random_id();
         let staging = ObjPath::from(format!("staging/{journal_id}"));
         self.journal_begin(&journal_id, &staging).await?;
-        let result = self
-            .ingest_journaled(
-                path,
-                &name,
-                req,
-                media,
-                declared,
-                &journal_id,
-                &staging,
-                &meta,
-            )
-            .await;
+        let result = self.ingest_journaled(path, &name, req, media, declared, &journal_id, &staging, &meta).await;
         if result.is_err() {
             // undo what this attempt left (the journal row tells recovery the same thing)
             self.rollback_journal(&journal_id).await?;
@@ -186,13 +168,9 @@ impl EvidenceVault {
         staging: &ObjPath,
         meta: &std::fs::Metadata,
     ) -> Result<IngestOutcome> {
-        let staged = self
-            .vault
-            .stage_file(staging.clone(), path, declared)
-            .await?;
+        let staged = self.vault.stage_file(staging.clone(), path, declared).await?;
         let mtime = OffsetDateTime::from(meta.modified()?);
-        self.finish(path, name, req, media, staged, journal_id, mtime)
-            .await
+        self.finish(path, name, req, media, staged, journal_id, mtime).await
     }
 
     /// Everything after the bytes are staged and hashed: dedup check, commit, thumbnails
@@ -232,10 +210,9 @@ impl EvidenceVault {
         // thumbnails come from the local file: no second read through the object store
         let p = path.to_path_buf();
         let dur = media.duration_ms;
-        let thumbs =
-            tokio::task::spawn_blocking(move || video::thumbnails(&p, dur, THUMBNAILS_PER_ITEM))
-                .await
-                .expect("thumbnail task panicked");
+        let thumbs = tokio::task::spawn_blocking(move || video::thumbnails(&p, dur, THUMBNAILS_PER_ITEM))
+            .await
+            .expect("thumbnail task panicked");
         let mut thumb_rows = Vec::new();
         for (i, t) in thumbs.into_iter().enumerate() {
             let key = ObjPath::from(format!("thumbs/{digest}/{i}.jpg"));
@@ -260,10 +237,7 @@ impl EvidenceVault {
             device: req.device.clone(),
             officer: req.officer.clone(),
             source: req.source.as_str().into(),
-            original_name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            original_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             container: media.container.clone(),
             video_codec: media.video_codec.clone(),
             audio_codec: media.audio_codec.clone(),
@@ -298,42 +272,31 @@ impl EvidenceVault {
             Err(e) => return Err(e),
         };
         for (idx, pts, key, td, size) in &thumb_rows {
-            sqlx::query("INSERT INTO thumbnails (evidence_id, idx, pts_ms, object_key, digest, size) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(idx)
-                .bind(pts)
-                .bind(key)
-                .bind(td)
-                .bind(size)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM ingest_journal WHERE id = ?")
-            .bind(journal_id)
+            sqlx::query(
+                "INSERT INTO thumbnails (evidence_id, idx, pts_ms, object_key, digest, size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(idx)
+            .bind(pts)
+            .bind(key)
+            .bind(td)
+            .bind(size)
             .execute(&mut *tx)
             .await?;
+        }
+        sqlx::query("DELETE FROM ingest_journal WHERE id = ?").bind(journal_id).execute(&mut *tx).await?;
         let detail = serde_json::json!({
             "evidence_id": id, "size": staged.size, "officer": req.officer, "device": req.device,
             "source": req.source.as_str(), "file": row.original_name, "damaged": media.damage.is_some(),
             "tier": tier.as_str(), "expires_at": row.expires_at,
         });
-        self.custody
-            .append_on(&mut tx, &req.actor, "ingest", &digest, &detail)
-            .await?;
+        self.custody.append_on(&mut tx, &req.actor, "ingest", &digest, &detail).await?;
         tx.commit().await?;
 
-        if let Err(e) = self
-            .vault
-            .apply_retention(&staged.digest, tier, expires_at)
-            .await
-        {
+        if let Err(e) = self.vault.apply_retention(&staged.digest, tier, expires_at).await {
             tracing::warn!(%digest, error = %e, "could not set retention on the stored object");
         }
-        let status = if media.damage.is_some() {
-            IngestStatus::Damaged
-        } else {
-            IngestStatus::Stored
-        };
+        let status = if media.damage.is_some() { IngestStatus::Damaged } else { IngestStatus::Stored };
         Ok(IngestOutcome {
             file: name.into(),
             digest,
@@ -371,10 +334,9 @@ impl EvidenceVault {
                 media: None,
             });
         }
-        let detail = serde_json::json!({"evidence_id": existing.id, "officer": req.officer, "device": req.device, "file": name});
-        self.custody
-            .append(&req.actor, "duplicate", &digest, &detail)
-            .await?;
+        let detail =
+            serde_json::json!({"evidence_id": existing.id, "officer": req.officer, "device": req.device, "file": name});
+        self.custody.append(&req.actor, "duplicate", &digest, &detail).await?;
         Ok(IngestOutcome {
             file: name.into(),
             digest,
@@ -398,9 +360,7 @@ impl EvidenceVault {
     ) -> Result<IngestOutcome> {
         let (digest, size) = hash_file(path).await?;
         let detail = serde_json::json!({"file": name, "digest": digest.to_hex(), "size": size, "reason": reason});
-        self.catalog
-            .audit(&req.actor, &req.device, "ingest", None, "rejected", &detail)
-            .await?;
+        self.catalog.audit(&req.actor, &req.device, "ingest", None, "rejected", &detail).await?;
         Ok(IngestOutcome {
             file: name.into(),
             digest: digest.to_hex(),
@@ -431,10 +391,7 @@ impl EvidenceVault {
     }
 
     pub(crate) async fn journal_end(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM ingest_journal WHERE id = ?")
-            .bind(id)
-            .execute(self.catalog.pool())
-            .await?;
+        sqlx::query("DELETE FROM ingest_journal WHERE id = ?").bind(id).execute(self.catalog.pool()).await?;
         Ok(())
     }
 
@@ -470,12 +427,10 @@ impl EvidenceVault {
 
     /// Undoes one journaled ingest; returns whether a blob was removed.
     pub(crate) async fn rollback_journal(&self, id: &str) -> Result<bool> {
-        let Some(r) = sqlx::query(
-            "SELECT staging_key, digest, commit_started FROM ingest_journal WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.catalog.pool())
-        .await?
+        let Some(r) = sqlx::query("SELECT staging_key, digest, commit_started FROM ingest_journal WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.catalog.pool())
+            .await?
         else {
             return Ok(false);
         };
@@ -486,13 +441,11 @@ impl EvidenceVault {
         let mut removed = false;
         if let Some(d) = digest {
             // the digest is someone's if catalogued or if another ingest of it is in flight
-            let others: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM ingest_journal WHERE digest = ? AND id != ?",
-            )
-            .bind(&d)
-            .bind(id)
-            .fetch_one(self.catalog.pool())
-            .await?;
+            let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ingest_journal WHERE digest = ? AND id != ?")
+                .bind(&d)
+                .bind(id)
+                .fetch_one(self.catalog.pool())
+                .await?;
             if others == 0 && self.catalog.evidence_by_digest(&d).await?.is_none() {
                 for (key, _) in self.vault.list(&format!("thumbs/{d}")).await? {
                     self.vault.delete_key(&key).await?;

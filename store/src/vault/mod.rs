@@ -105,22 +105,14 @@ pub fn random_id() -> String {
 impl Vault {
     /// An in-memory vault (tests).
     pub fn memory() -> Self {
-        Self {
-            store: Arc::new(InMemory::new()),
-            kind: BackendKind::Memory,
-            s3: None,
-            concurrency: 4,
-            local_root: None,
-        }
+        Self { store: Arc::new(InMemory::new()), kind: BackendKind::Memory, s3: None, concurrency: 4, local_root: None }
     }
 
     /// A vault in a local directory (created if missing). Writes are fsynced, so a
     /// committed blob survives power loss, not just a process crash.
     pub fn local(dir: &std::path::Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let fs = LocalFileSystem::new_with_prefix(dir)?
-            .with_fsync(true)
-            .with_automatic_cleanup(true);
+        let fs = LocalFileSystem::new_with_prefix(dir)?.with_fsync(true).with_automatic_cleanup(true);
         Ok(Self {
             store: Arc::new(fs),
             kind: BackendKind::Local,
@@ -133,11 +125,9 @@ impl Vault {
     /// An S3 vault. `url` is `s3://bucket[?endpoint=..&region=..&allow_http=true]`;
     /// credentials and anything not in the URL come from the usual `AWS_*` variables.
     pub fn s3(url: &str) -> Result<Self> {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| StoreError::Invalid(format!("vault url {url:?}: {e}")))?;
-        let bucket = parsed
-            .host_str()
-            .ok_or_else(|| StoreError::Invalid(format!("vault url {url:?} has no bucket")))?;
+        let parsed = url::Url::parse(url).map_err(|e| StoreError::Invalid(format!("vault url {url:?}: {e}")))?;
+        let bucket =
+            parsed.host_str().ok_or_else(|| StoreError::Invalid(format!("vault url {url:?} has no bucket")))?;
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
         for (k, v) in parsed.query_pairs() {
             b = match k.as_ref() {
@@ -145,9 +135,7 @@ impl Vault {
                 "region" => b.with_region(v.to_string()),
                 "allow_http" => b.with_allow_http(v == "true"),
                 other => {
-                    return Err(StoreError::Invalid(format!(
-                        "vault url: unknown option {other:?}"
-                    )));
+                    return Err(StoreError::Invalid(format!("vault url: unknown option {other:?}")));
                 }
             };
         }
@@ -158,9 +146,8 @@ impl Vault {
     /// the conditional requests dedup relies on: `If-None-Match: *` puts and
     /// create-if-absent copies (multipart copy with a conditional complete).
     pub fn s3_builder(b: AmazonS3Builder) -> Result<Self> {
-        let b = b
-            .with_conditional_put(S3ConditionalPut::ETagMatch)
-            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
+        let b =
+            b.with_conditional_put(S3ConditionalPut::ETagMatch).with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
         let ctl = s3ctl::S3Control::from_builder(&b)?;
         let store = b.build()?;
         Ok(Self {
@@ -179,9 +166,7 @@ impl Vault {
         } else if location.starts_with("s3://") {
             Self::s3(location)
         } else {
-            Self::local(std::path::Path::new(
-                location.strip_prefix("file://").unwrap_or(location),
-            ))
+            Self::local(std::path::Path::new(location.strip_prefix("file://").unwrap_or(location)))
         }
     }
 
@@ -198,11 +183,7 @@ impl Vault {
     /// Streams `reader` into a new staging object while hashing it, never holding more
     /// than a few chunks in memory. Checks `declared` before returning; on any error the
     /// staging object is aborted or removed.
-    pub async fn stage<R: AsyncRead + Unpin>(
-        &self,
-        reader: R,
-        declared: Declared,
-    ) -> Result<Staged> {
+    pub async fn stage<R: AsyncRead + Unpin>(&self, reader: R, declared: Declared) -> Result<Staged> {
         let key = ObjPath::from(format!("staging/{}", random_id()));
         self.stage_at(key, reader, declared).await
     }
@@ -210,12 +191,7 @@ impl Vault {
     /// Stages a local file at `key`. On a local vault the kernel copies the file
     /// ([`local_copy`]); elsewhere a dedicated thread reads and hashes whole chunks and hands
     /// them to the uploader through a short queue, so reading, hashing and writing overlap.
-    pub async fn stage_file(
-        &self,
-        key: ObjPath,
-        path: &std::path::Path,
-        declared: Declared,
-    ) -> Result<Staged> {
+    pub async fn stage_file(&self, key: ObjPath, path: &std::path::Path, declared: Declared) -> Result<Staged> {
         let staged = match &self.local_root {
             Some(root) => local_copy(root.clone(), key, path.to_path_buf()).await?,
             None => return self.stage_file_streamed(key, path, declared).await,
@@ -261,9 +237,7 @@ impl Vault {
                 if let Some(limit) = limit
                     && size > limit
                 {
-                    return Err(StoreError::Integrity(format!(
-                        "more than the declared {limit} bytes"
-                    )));
+                    return Err(StoreError::Integrity(format!("more than the declared {limit} bytes")));
                 }
                 hasher.update(&buf);
                 if tx.blocking_send(buf.freeze()).is_err() {
@@ -334,9 +308,7 @@ impl Vault {
                 if let Some(limit) = declared.len
                     && size > limit
                 {
-                    return Err(StoreError::Integrity(format!(
-                        "more than the declared {limit} bytes"
-                    )));
+                    return Err(StoreError::Integrity(format!("more than the declared {limit} bytes")));
                 }
                 hasher.update(&chunk);
                 writer.wait_for_capacity(self.concurrency).await?;
@@ -381,18 +353,13 @@ impl Vault {
         }
         if let Some(root) = &self.local_root {
             let file = root.join(key.as_ref());
-            let (Some(dir), Some(name)) =
-                (file.parent(), file.file_name().and_then(|n| n.to_str()))
-            else {
+            let (Some(dir), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str())) else {
                 return;
             };
             let prefix = format!("{name}#");
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for e in entries.flatten() {
-                    if e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.starts_with(&prefix))
-                    {
+                    if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
                         let _ = std::fs::remove_file(e.path());
                     }
                 }
@@ -403,11 +370,7 @@ impl Vault {
     /// Stores small bytes (a thumbnail) at `key`, create-if-absent.
     pub async fn put_small(&self, key: &ObjPath, bytes: Bytes) -> Result<()> {
         let opts = object_store::PutOptions::from(object_store::PutMode::Create);
-        match self
-            .store
-            .put_opts(key, PutPayload::from(bytes), opts)
-            .await
-        {
+        match self.store.put_opts(key, PutPayload::from(bytes), opts).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -426,10 +389,7 @@ impl Vault {
     /// reaches past the end.
     pub async fn read_range(&self, digest: &Digest, range: Range<u64>) -> Result<Bytes> {
         if range.start >= range.end {
-            return Err(StoreError::Invalid(format!(
-                "empty range {}..{}",
-                range.start, range.end
-            )));
+            return Err(StoreError::Invalid(format!("empty range {}..{}", range.start, range.end)));
         }
         let key = blob_key(digest);
         let size = match self.store.head(&key).await {
@@ -457,10 +417,7 @@ impl Vault {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(res
-            .into_stream()
-            .map(|r| r.map_err(StoreError::from))
-            .boxed())
+        Ok(res.into_stream().map(|r| r.map_err(StoreError::from)).boxed())
     }
 
     /// Streams a whole blob into `w` (a file, stdout); returns the bytes written.
@@ -523,12 +480,7 @@ impl Vault {
     /// Reflects a tier and deadline on the stored object where the backend can: S3 tag
     /// `tier=<tier>` and, on Object Lock buckets, COMPLIANCE retention until the deadline
     /// (S3 itself refuses to shorten it). Elsewhere the catalog is the only record.
-    pub async fn apply_retention(
-        &self,
-        digest: &Digest,
-        tier: Tier,
-        until: time::OffsetDateTime,
-    ) -> Result<()> {
+    pub async fn apply_retention(&self, digest: &Digest, tier: Tier, until: time::OffsetDateTime) -> Result<()> {
         if let Some(ctl) = &self.s3 {
             let key = blob_key(digest);
             ctl.put_tier_tag(key.as_ref(), tier).await?;
@@ -550,23 +502,11 @@ impl Vault {
 /// to the staging key. The hash is of the source, so the source must not change meanwhile:
 /// its length and mtime are compared before and after, and the copy's length is checked.
 /// (`verify` later re-hashes the stored blob itself.)
-async fn local_copy(
-    root: std::path::PathBuf,
-    key: ObjPath,
-    src: std::path::PathBuf,
-) -> Result<Staged> {
+async fn local_copy(root: std::path::PathBuf, key: ObjPath, src: std::path::PathBuf) -> Result<Staged> {
     use std::io::Read;
     let dest = root.join(key.as_ref());
-    let tmp = dest.with_file_name(format!(
-        "{}#copy",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("staging")
-    ));
-    let parent = dest
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| root.clone());
+    let tmp = dest.with_file_name(format!("{}#copy", dest.file_name().and_then(|n| n.to_str()).unwrap_or("staging")));
+    let parent = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| root.clone());
     std::fs::create_dir_all(&parent)?;
     let before = std::fs::metadata(&src)?;
     let (s1, t1) = (src.clone(), tmp.clone());
@@ -593,22 +533,13 @@ async fn local_copy(
         }
         Ok((h.finalize().into(), size))
     });
-    let (copied, hashed) = (
-        copier.await.expect("copy thread"),
-        hasher.await.expect("hash thread"),
-    );
+    let (copied, hashed) = (copier.await.expect("copy thread"), hasher.await.expect("hash thread"));
     let result = (|| -> Result<(Digest, u64)> {
         let copied = copied?;
         let (digest, size) = hashed?;
         let after = std::fs::metadata(&src)?;
-        if copied != size
-            || after.len() != before.len()
-            || after.modified()? != before.modified()?
-        {
-            return Err(StoreError::Integrity(format!(
-                "{} changed while it was being ingested",
-                src.display()
-            )));
+        if copied != size || after.len() != before.len() || after.modified()? != before.modified()? {
+            return Err(StoreError::Integrity(format!("{} changed while it was being ingested", src.display())));
         }
         std::fs::rename(&tmp, &dest)?;
         std::fs::File::open(&parent)?.sync_all()?;
@@ -627,18 +558,12 @@ fn check_declared(staged: &Staged, declared: Declared) -> Result<()> {
     if let Some(len) = declared.len
         && len != staged.size
     {
-        return Err(StoreError::Integrity(format!(
-            "declared {len} bytes, received {}",
-            staged.size
-        )));
+        return Err(StoreError::Integrity(format!("declared {len} bytes, received {}", staged.size)));
     }
     if let Some(d) = declared.digest
         && d != staged.digest
     {
-        return Err(StoreError::Integrity(format!(
-            "declared digest {d}, received bytes hash to {}",
-            staged.digest
-        )));
+        return Err(StoreError::Integrity(format!("declared digest {d}, received bytes hash to {}", staged.digest)));
     }
     Ok(())
 }

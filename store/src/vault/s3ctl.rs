@@ -29,10 +29,8 @@ impl S3Control {
     pub fn from_builder(b: &AmazonS3Builder) -> Result<Self> {
         let get = |k: AmazonS3ConfigKey| b.get_config_value(&k);
         let region = get(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
-        let bucket = get(AmazonS3ConfigKey::Bucket)
-            .ok_or_else(|| StoreError::Invalid("S3 bucket not set".into()))?;
-        let endpoint = get(AmazonS3ConfigKey::Endpoint)
-            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let bucket = get(AmazonS3ConfigKey::Bucket).ok_or_else(|| StoreError::Invalid("S3 bucket not set".into()))?;
+        let endpoint = get(AmazonS3ConfigKey::Endpoint).unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         Ok(Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             bucket,
@@ -49,13 +47,8 @@ impl S3Control {
     pub async fn object_lock(&self) -> Result<bool> {
         self.lock
             .get_or_try_init(|| async {
-                let (status, body) = self
-                    .send("GET", "", "object-lock=", Vec::new(), &[])
-                    .await?;
-                Ok::<bool, StoreError>(
-                    status == 200
-                        && body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>"),
-                )
+                let (status, body) = self.send("GET", "", "object-lock=", Vec::new(), &[]).await?;
+                Ok::<bool, StoreError>(status == 200 && body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>"))
             })
             .await
             .copied()
@@ -67,9 +60,7 @@ impl S3Control {
             "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet><Tag><Key>tier</Key><Value>{}</Value></Tag></TagSet></Tagging>",
             tier.as_str()
         );
-        self.expect_ok("PUT", key, "tagging=", body.into_bytes())
-            .await
-            .map(|_| ())
+        self.expect_ok("PUT", key, "tagging=", body.into_bytes()).await.map(|_| ())
     }
 
     /// The object's `tier` tag, if any.
@@ -85,9 +76,7 @@ impl S3Control {
             "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></LegalHold>",
             if on { "ON" } else { "OFF" }
         );
-        self.expect_ok("PUT", key, "legal-hold=", body.into_bytes())
-            .await
-            .map(|_| ())
+        self.expect_ok("PUT", key, "legal-hold=", body.into_bytes()).await.map(|_| ())
     }
 
     /// The object's legal hold status (`ON`/`OFF`) from HeadObject, if reported.
@@ -96,10 +85,7 @@ impl S3Control {
         if status != 200 {
             return Err(StoreError::S3(format!("HEAD {key}: HTTP {status}")));
         }
-        Ok(headers
-            .get("x-amz-object-lock-legal-hold")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string))
+        Ok(headers.get("x-amz-object-lock-legal-hold").and_then(|v| v.to_str().ok()).map(str::to_string))
     }
 
     /// Sets COMPLIANCE retention until `until` (S3 refuses an earlier date than the current one).
@@ -108,9 +94,7 @@ impl S3Control {
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
             fmt_ts(until)
         );
-        self.expect_ok("PUT", key, "retention=", body.into_bytes())
-            .await
-            .map(|_| ())
+        self.expect_ok("PUT", key, "retention=", body.into_bytes()).await.map(|_| ())
     }
 
     /// The object's retain-until date as S3 reports it (HeadObject's
@@ -124,44 +108,26 @@ impl S3Control {
         if status != 200 {
             return Err(StoreError::S3(format!("HEAD {key}: HTTP {status}")));
         }
-        Ok(headers
-            .get("x-amz-object-lock-retain-until-date")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string))
+        Ok(headers.get("x-amz-object-lock-retain-until-date").and_then(|v| v.to_str().ok()).map(str::to_string))
     }
 
     /// Creates the bucket (for tests and first setup), with Object Lock if asked.
     pub async fn create_bucket(&self, object_lock: bool) -> Result<()> {
-        let headers: &[(&str, &str)] = if object_lock {
-            &[("x-amz-bucket-object-lock-enabled", "true")]
-        } else {
-            &[]
-        };
+        let headers: &[(&str, &str)] = if object_lock { &[("x-amz-bucket-object-lock-enabled", "true")] } else { &[] };
         let (status, body) = self.send("PUT", "", "", Vec::new(), headers).await?;
         if status == 200 || body.contains("BucketAlreadyOwnedByYou") {
             Ok(())
         } else {
-            Err(StoreError::S3(format!(
-                "create bucket {}: HTTP {status}: {body}",
-                self.bucket
-            )))
+            Err(StoreError::S3(format!("create bucket {}: HTTP {status}: {body}", self.bucket)))
         }
     }
 
-    async fn expect_ok(
-        &self,
-        method: &str,
-        key: &str,
-        query: &str,
-        body: Vec<u8>,
-    ) -> Result<String> {
+    async fn expect_ok(&self, method: &str, key: &str, query: &str, body: Vec<u8>) -> Result<String> {
         let (status, text) = self.send(method, key, query, body, &[]).await?;
         if (200..300).contains(&status) {
             Ok(text)
         } else {
-            Err(StoreError::S3(format!(
-                "{method} {key}?{query}: HTTP {status}: {text}"
-            )))
+            Err(StoreError::S3(format!("{method} {key}?{query}: HTTP {status}: {text}")))
         }
     }
 
@@ -226,27 +192,13 @@ impl S3Control {
             headers.push((k.to_ascii_lowercase(), v.to_string()));
         }
         headers.sort();
-        let canonical_headers: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-            .collect();
-        let signed_headers = headers
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
-        let canonical = format!(
-            "{method}\n{path}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
-        );
+        let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{}\n", v.trim())).collect();
+        let signed_headers = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+        let canonical = format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}");
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let mut k = hmac(
-            format!("AWS4{}", self.secret_key).as_bytes(),
-            date.as_bytes(),
-        );
+        let to_sign =
+            format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+        let mut k = hmac(format!("AWS4{}", self.secret_key).as_bytes(), date.as_bytes());
         for part in [self.region.as_str(), "s3", "aws4_request"] {
             k = hmac(&k, part.as_bytes());
         }
@@ -255,31 +207,16 @@ impl S3Control {
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
             self.access_key
         );
-        let full = if query.is_empty() {
-            url.to_string()
-        } else {
-            format!("{url}?{query}")
-        };
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| StoreError::S3(e.to_string()))?;
-        let mut req = self
-            .http
-            .request(method, full)
-            .header("authorization", auth);
+        let full = if query.is_empty() { url.to_string() } else { format!("{url}?{query}") };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| StoreError::S3(e.to_string()))?;
+        let mut req = self.http.request(method, full).header("authorization", auth);
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| StoreError::S3(e.to_string()))?;
+        let resp = req.body(body).send().await.map_err(|e| StoreError::S3(e.to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| StoreError::S3(e.to_string()))?;
+        let text = resp.text().await.map_err(|e| StoreError::S3(e.to_string()))?;
         Ok((status, text, headers))
     }
 }
@@ -295,9 +232,7 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b'/' if !encode_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -309,21 +244,11 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
+        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
     }
     out
 }

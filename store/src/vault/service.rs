@@ -33,11 +33,7 @@ pub struct EvidenceVault {
 impl EvidenceVault {
     /// Opens the data dir's catalog and signing key, and the vault at `location`
     /// (`None`: `DATA/vault` on the local file system).
-    pub async fn open(
-        data_dir: &Path,
-        location: Option<&str>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self> {
+    pub async fn open(data_dir: &Path, location: Option<&str>, clock: Arc<dyn Clock>) -> Result<Self> {
         let catalog = Catalog::open_in(data_dir).await?;
         let vault = match location {
             Some(l) => Vault::open(l)?,
@@ -52,22 +48,10 @@ impl EvidenceVault {
     }
 
     /// Assembles from parts already open (tests pass an in-memory vault or a fixed clock).
-    pub fn with_parts(
-        data_dir: &Path,
-        catalog: Catalog,
-        vault: Vault,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self> {
+    pub fn with_parts(data_dir: &Path, catalog: Catalog, vault: Vault, clock: Arc<dyn Clock>) -> Result<Self> {
         let key = Arc::new(CustodyKey::load_or_create(data_dir)?);
         let custody = CustodyLog::new(catalog.clone(), key, clock.clone());
-        Ok(Self {
-            catalog,
-            vault,
-            custody,
-            clock,
-            node: node_name(),
-            data_dir: data_dir.to_path_buf(),
-        })
+        Ok(Self { catalog, vault, custody, clock, node: node_name(), data_dir: data_dir.to_path_buf() })
     }
 
     /// The data dir.
@@ -103,9 +87,7 @@ impl EvidenceVault {
     ) -> Result<bytes::Bytes> {
         let e = self.active_evidence(digest).await?;
         let detail = serde_json::json!({"evidence_id": e.id, "range": [range.start, range.end]});
-        self.custody
-            .append(actor, "view", &e.digest, &detail)
-            .await?;
+        self.custody.append(actor, "view", &e.digest, &detail).await?;
         self.vault.read_range(digest, range).await
     }
 }

@@ -12,9 +12,7 @@ use time::OffsetDateTime;
 use super::ingest::{IngestOutcome, IngestRequest};
 use object_store::ObjectStoreExt;
 
-use super::{
-    Declared, Digest, EvidenceVault, merge_parts, part_chaining_value, random_id, valid_part_size,
-};
+use super::{Declared, Digest, EvidenceVault, merge_parts, part_chaining_value, random_id, valid_part_size};
 use crate::error::{Result, StoreError};
 use crate::retention::fmt_ts;
 use crate::video::{self, Rejection};
@@ -50,22 +48,22 @@ impl EvidenceVault {
         part_size: u64,
     ) -> Result<UploadStatus> {
         if !valid_part_size(part_size) {
-            return Err(StoreError::Invalid(format!(
-                "part size {part_size} must be a power of two ≥ 1024"
-            )));
+            return Err(StoreError::Invalid(format!("part size {part_size} must be a power of two ≥ 1024")));
         }
         if declared_len == 0 {
             return Err(StoreError::Invalid("empty upload".into()));
         }
         let id = random_id();
-        sqlx::query("INSERT INTO uploads (id, part_size, declared_len, declared_digest, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(part_size as i64)
-            .bind(declared_len as i64)
-            .bind(declared_digest.map(|d| d.to_hex()))
-            .bind(fmt_ts(self.clock.now()))
-            .execute(self.catalog.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, part_size, declared_len, declared_digest, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(part_size as i64)
+        .bind(declared_len as i64)
+        .bind(declared_digest.map(|d| d.to_hex()))
+        .bind(fmt_ts(self.clock.now()))
+        .execute(self.catalog.pool())
+        .await?;
         self.upload_status(&id).await
     }
 
@@ -103,21 +101,11 @@ impl EvidenceVault {
             return Err(StoreError::Invalid(format!("upload {id} is {}", st.state)));
         }
         if idx >= st.parts {
-            return Err(StoreError::Invalid(format!(
-                "part {idx} out of range (0..{})",
-                st.parts
-            )));
+            return Err(StoreError::Invalid(format!("part {idx} out of range (0..{})", st.parts)));
         }
-        let want = if idx + 1 == st.parts {
-            st.declared_len - idx * st.part_size
-        } else {
-            st.part_size
-        };
+        let want = if idx + 1 == st.parts { st.declared_len - idx * st.part_size } else { st.part_size };
         if data.len() as u64 != want {
-            return Err(StoreError::Integrity(format!(
-                "part {idx} has {} bytes, expected {want}",
-                data.len()
-            )));
+            return Err(StoreError::Integrity(format!("part {idx} has {} bytes, expected {want}", data.len())));
         }
         // a lone part is the whole input: its digest is a root hash, not a chaining value
         let cv = if st.parts == 1 {
@@ -125,14 +113,9 @@ impl EvidenceVault {
         } else {
             let d = data.clone();
             let offset = idx * st.part_size;
-            tokio::task::spawn_blocking(move || part_chaining_value(offset, &d))
-                .await
-                .expect("hash task")
+            tokio::task::spawn_blocking(move || part_chaining_value(offset, &d)).await.expect("hash task")
         };
-        self.vault
-            .store()
-            .put(&part_key(id, idx), data.into())
-            .await?;
+        self.vault.store().put(&part_key(id, idx), data.into()).await?;
         sqlx::query("INSERT INTO upload_parts (upload_id, idx, len, cv) VALUES (?, ?, ?, ?) ON CONFLICT (upload_id, idx) DO UPDATE SET len = excluded.len, cv = excluded.cv")
             .bind(id)
             .bind(idx as i64)
@@ -148,9 +131,7 @@ impl EvidenceVault {
         let st = self.upload_status(id).await?;
         if st.received.len() as u64 != st.parts {
             let missing: Vec<u64> = (0..st.parts).filter(|i| !st.received.contains(i)).collect();
-            return Err(StoreError::Invalid(format!(
-                "upload {id} is missing parts {missing:?}"
-            )));
+            return Err(StoreError::Invalid(format!("upload {id} is missing parts {missing:?}")));
         }
         let rows = sqlx::query("SELECT cv FROM upload_parts WHERE upload_id = ? ORDER BY idx")
             .bind(id)
@@ -165,11 +146,7 @@ impl EvidenceVault {
                 .ok_or_else(|| StoreError::Integrity("bad part cv".into()))?;
             cvs.push(b);
         }
-        Ok(Digest(if cvs.len() == 1 {
-            cvs[0]
-        } else {
-            merge_parts(st.part_size, st.declared_len, &cvs)
-        }))
+        Ok(Digest(if cvs.len() == 1 { cvs[0] } else { merge_parts(st.part_size, st.declared_len, &cvs) }))
     }
 
     /// Completes upload `id` and ingests it like a file. The parts are assembled into a
@@ -177,25 +154,20 @@ impl EvidenceVault {
     pub async fn complete_upload(&self, id: &str, req: &IngestRequest) -> Result<IngestOutcome> {
         let st = self.upload_status(id).await?;
         let digest = self.upload_digest(id).await?;
-        let declared: Option<String> =
-            sqlx::query("SELECT declared_digest FROM uploads WHERE id = ?")
-                .bind(id)
-                .fetch_one(self.catalog.pool())
-                .await?
-                .try_get(0)?;
+        let declared: Option<String> = sqlx::query("SELECT declared_digest FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_one(self.catalog.pool())
+            .await?
+            .try_get(0)?;
         if let Some(d) = declared
             && d != digest.to_hex()
         {
-            return Err(StoreError::Integrity(format!(
-                "upload {id}: declared digest {d}, parts hash to {digest}"
-            )));
+            return Err(StoreError::Integrity(format!("upload {id}: declared digest {d}, parts hash to {digest}")));
         }
         let journal_id = random_id();
         let staging = ObjPath::from(format!("staging/{id}/assembled"));
         self.journal_begin(&journal_id, &staging).await?;
-        let res = self
-            .assemble_and_ingest(id, &st, digest, &staging, &journal_id, req)
-            .await;
+        let res = self.assemble_and_ingest(id, &st, digest, &staging, &journal_id, req).await;
         if res.is_err() {
             self.rollback_journal(&journal_id).await?;
         }
@@ -226,14 +198,7 @@ impl EvidenceVault {
         let stream = async_stream_parts(vault, id_owned, parts);
         let staged = self
             .vault
-            .stage_at(
-                staging.clone(),
-                stream,
-                Declared {
-                    len: Some(st.declared_len),
-                    digest: Some(digest),
-                },
-            )
+            .stage_at(staging.clone(), stream, Declared { len: Some(st.declared_len), digest: Some(digest) })
             .await?;
 
         // a local copy for ffmpeg: the vault's own file when local, else a temp file
@@ -251,23 +216,10 @@ impl EvidenceVault {
             f.flush()?;
         }
         let l = local.clone();
-        let probed = tokio::task::spawn_blocking(move || video::probe(&l))
-            .await
-            .expect("probe task");
+        let probed = tokio::task::spawn_blocking(move || video::probe(&l)).await.expect("probe task");
         let name = format!("upload:{id}");
         let out = match probed {
-            Ok(media) => {
-                self.finish(
-                    &local,
-                    &name,
-                    req,
-                    media,
-                    staged,
-                    journal_id,
-                    OffsetDateTime::now_utc(),
-                )
-                .await
-            }
+            Ok(media) => self.finish(&local, &name, req, media, staged, journal_id, OffsetDateTime::now_utc()).await,
             Err(Rejection(reason)) => {
                 self.vault.discard(&staged.key).await;
                 self.journal_end(journal_id).await?;
@@ -280,11 +232,7 @@ impl EvidenceVault {
 }
 
 /// An `AsyncRead` over the upload's parts in order, one part in memory at a time.
-fn async_stream_parts(
-    vault: super::Vault,
-    id: String,
-    parts: u64,
-) -> impl tokio::io::AsyncRead + Unpin {
+fn async_stream_parts(vault: super::Vault, id: String, parts: u64) -> impl tokio::io::AsyncRead + Unpin {
     use futures::{StreamExt, TryStreamExt};
     let s = futures::stream::iter(0..parts)
         .then(move |i| {
@@ -312,10 +260,7 @@ mod tokio_util_like {
     }
 
     pub fn reader(s: BoxStream<'static, std::io::Result<Bytes>>) -> Reader {
-        Reader {
-            s,
-            cur: Bytes::new(),
-        }
+        Reader { s, cur: Bytes::new() }
     }
 
     impl AsyncRead for Reader {

@@ -61,72 +61,51 @@ impl EvidenceVault {
                     }
                     // a sweeper may have deleted the blob before it died; the next sweep finishes
                     Err(StoreError::NotFound(_)) if state == "deleting" => {}
-                    Err(StoreError::NotFound(_)) => rep.problems.push(format!(
-                        "blob {} (evidence {}): missing from the vault",
-                        e.digest, e.id
-                    )),
-                    Err(err) => rep.problems.push(format!(
-                        "blob {} (evidence {}): unreadable: {err}",
-                        e.digest, e.id
-                    )),
+                    Err(StoreError::NotFound(_)) => {
+                        rep.problems.push(format!("blob {} (evidence {}): missing from the vault", e.digest, e.id))
+                    }
+                    Err(err) => rep.problems.push(format!("blob {} (evidence {}): unreadable: {err}", e.digest, e.id)),
                 }
                 for t in self.catalog.thumbnails_of(e.id).await? {
                     rep.thumbnails_checked += 1;
-                    match self
-                        .vault
-                        .rehash(&ObjPath::from(t.object_key.clone()))
-                        .await
-                    {
+                    match self.vault.rehash(&ObjPath::from(t.object_key.clone())).await {
                         Ok((d, _)) if d.to_hex() == t.digest => {}
-                        Ok(_) => rep.problems.push(format!(
-                            "thumbnail {} of {}: content changed",
-                            t.object_key, e.digest
-                        )),
+                        Ok(_) => {
+                            rep.problems.push(format!("thumbnail {} of {}: content changed", t.object_key, e.digest))
+                        }
                         Err(StoreError::NotFound(_)) if state == "deleting" => {}
-                        Err(err) => rep
-                            .problems
-                            .push(format!("thumbnail {} of {}: {err}", t.object_key, e.digest)),
+                        Err(err) => rep.problems.push(format!("thumbnail {} of {}: {err}", t.object_key, e.digest)),
                     }
                 }
             }
         }
 
         // blobs nobody catalogued: only an ingest still running may own one
-        let journal = sqlx::query("SELECT digest FROM ingest_journal")
-            .fetch_all(self.catalog.pool())
-            .await?;
+        let journal = sqlx::query("SELECT digest FROM ingest_journal").fetch_all(self.catalog.pool()).await?;
         rep.ingests_in_flight = journal.len() as u64;
-        let in_flight: HashSet<String> = journal
-            .iter()
-            .filter_map(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
-            .collect();
+        let in_flight: HashSet<String> =
+            journal.iter().filter_map(|r| r.try_get::<Option<String>, _>(0).ok().flatten()).collect();
         for (key, _) in self.vault.list("blobs").await? {
             let name = key.filename().unwrap_or_default().to_string();
             if !known.contains(&name) && !in_flight.contains(&name) {
-                rep.problems.push(format!(
-                    "blob {name}: in the vault but not in the catalog (orphan)"
-                ));
+                rep.problems.push(format!("blob {name}: in the vault but not in the catalog (orphan)"));
             }
         }
 
         let public = keys::load_public(self.data_dir())?;
-        let dels =
-            sqlx::query("SELECT evidence_id, digest, record, signature FROM deletions ORDER BY id")
-                .fetch_all(self.catalog.pool())
-                .await?;
+        let dels = sqlx::query("SELECT evidence_id, digest, record, signature FROM deletions ORDER BY id")
+            .fetch_all(self.catalog.pool())
+            .await?;
         for r in dels {
             rep.deletions_checked += 1;
             let digest: String = r.try_get("digest")?;
             let record: String = r.try_get("record")?;
             let sig: String = r.try_get("signature")?;
             if !keys::verify_hex(&public, record.as_bytes(), &sig) {
-                rep.problems
-                    .push(format!("deletion record of {digest}: bad signature"));
+                rep.problems.push(format!("deletion record of {digest}: bad signature"));
             }
             if self.vault.blob_size(&digest.parse()?).await?.is_some() && !known.contains(&digest) {
-                rep.problems.push(format!(
-                    "blob {digest}: recorded as deleted but still in the vault"
-                ));
+                rep.problems.push(format!("blob {digest}: recorded as deleted but still in the vault"));
             }
         }
 

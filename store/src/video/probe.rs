@@ -39,17 +39,11 @@ pub struct MediaInfo {
 pub fn probe(path: &Path) -> Result<MediaInfo, Rejection> {
     init();
     sniff(path)?;
-    let file_size = std::fs::metadata(path)
-        .map_err(|e| Rejection(format!("cannot stat: {e}")))?
-        .len();
-    let mut ictx = ff::format::input(path)
-        .map_err(|e| Rejection(format!("ffmpeg cannot open the container: {e}")))?;
+    let file_size = std::fs::metadata(path).map_err(|e| Rejection(format!("cannot stat: {e}")))?.len();
+    let mut ictx = ff::format::input(path).map_err(|e| Rejection(format!("ffmpeg cannot open the container: {e}")))?;
     let container = ictx.format().name().to_string();
 
-    let vstream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| Rejection("no video stream".into()))?;
+    let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Rejection("no video stream".into()))?;
     let vindex = vstream.index();
     let vparams = vstream.parameters();
     let video_codec = vparams.id().name().to_string();
@@ -62,10 +56,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, Rejection> {
     }
     let rate = vstream.avg_frame_rate();
     let frame_rate = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
-    let audio_codec = ictx
-        .streams()
-        .best(ff::media::Type::Audio)
-        .map(|s| s.parameters().id().name().to_string());
+    let audio_codec = ictx.streams().best(ff::media::Type::Audio).map(|s| s.parameters().id().name().to_string());
 
     let duration_ms = if ictx.duration() > 0 {
         (ictx.duration() as u64) / 1000
@@ -79,9 +70,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, Rejection> {
         .get("creation_time")
         .map(str::to_string)
         .or_else(|| vstream.metadata().get("creation_time").map(str::to_string))
-        .and_then(|s| {
-            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
-        });
+        .and_then(|s| OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok());
 
     let damage = match index_end(&ictx) {
         Some(end) if end > file_size => Some(format!(
@@ -92,17 +81,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, Rejection> {
         // no index (streamed formats): read every packet to find out
         None => demux_to_end(&mut ictx, vindex),
     };
-    Ok(MediaInfo {
-        container,
-        video_codec,
-        audio_codec,
-        width,
-        height,
-        duration_ms,
-        frame_rate,
-        creation_time,
-        damage,
-    })
+    Ok(MediaInfo { container, video_codec, audio_codec, width, height, duration_ms, frame_rate, creation_time, damage })
 }
 
 /// The furthest byte any stream's index points at, or `None` when no stream has an index.
@@ -138,9 +117,7 @@ fn demux_to_end(ictx: &mut ff::format::context::Input, vindex: usize) -> Option<
             }
             Err(ff::Error::Eof) => break,
             Err(e) => {
-                return Some(format!(
-                    "unreadable after {video_packets} video packets: {e}"
-                ));
+                return Some(format!("unreadable after {video_packets} video packets: {e}"));
             }
         }
     }

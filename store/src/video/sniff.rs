@@ -27,9 +27,7 @@ pub fn sniff_bytes(h: &[u8]) -> Result<&'static str, Rejection> {
         return Err(Rejection("empty file (0 bytes)".into()));
     }
     let at = |i: usize, m: &[u8]| h.len() >= i + m.len() && &h[i..i + m.len()] == m;
-    let iso_box = [b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"]
-        .iter()
-        .any(|b| at(4, *b));
+    let iso_box = [b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"].iter().any(|b| at(4, *b));
     if iso_box {
         Ok("isobmff")
     } else if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
@@ -44,19 +42,10 @@ pub fn sniff_bytes(h: &[u8]) -> Result<&'static str, Rejection> {
         Ok("flv")
     } else if at(0, &[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) {
         Ok("asf")
-    } else if h
-        .iter()
-        .take(64)
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
-        Err(Rejection(
-            "not a video container: the file starts with text".into(),
-        ))
+    } else if h.iter().take(64).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
+        Err(Rejection("not a video container: the file starts with text".into()))
     } else {
-        Err(Rejection(format!(
-            "not a video container: unknown magic bytes {}",
-            hex::encode(&h[..h.len().min(8)])
-        )))
+        Err(Rejection(format!("not a video container: unknown magic bytes {}", hex::encode(&h[..h.len().min(8)]))))
     }
 }
 
@@ -67,17 +56,9 @@ mod tests {
     #[test]
     fn recognises_and_refuses() {
         assert_eq!(sniff_bytes(b"\0\0\0\x20ftypisom....").unwrap(), "isobmff");
-        assert_eq!(
-            sniff_bytes(&[0x1A, 0x45, 0xDF, 0xA3, 1]).unwrap(),
-            "matroska"
-        );
+        assert_eq!(sniff_bytes(&[0x1A, 0x45, 0xDF, 0xA3, 1]).unwrap(), "matroska");
         assert_eq!(sniff_bytes(b"RIFF\0\0\0\0AVI LIST").unwrap(), "avi");
         assert!(sniff_bytes(b"").unwrap_err().0.contains("empty"));
-        assert!(
-            sniff_bytes(b"hello, this is text\n")
-                .unwrap_err()
-                .0
-                .contains("text")
-        );
+        assert!(sniff_bytes(b"hello, this is text\n").unwrap_err().0.contains("text"));
     }
 }

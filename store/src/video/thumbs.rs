@@ -24,11 +24,7 @@ pub fn thumbnails(path: &Path, duration_ms: u64, count: usize) -> Vec<Thumbnail>
     init();
     let mut out = Vec::new();
     for i in 0..count {
-        let at_ms = if count <= 1 {
-            0
-        } else {
-            duration_ms * 9 / 10 * i as u64 / (count as u64 - 1)
-        };
+        let at_ms = if count <= 1 { 0 } else { duration_ms * 9 / 10 * i as u64 / (count as u64 - 1) };
         match one(path, at_ms) {
             Ok(Some(t)) if out.iter().all(|o: &Thumbnail| o.pts_ms != t.pts_ms) => out.push(t),
             Ok(_) => {}
@@ -40,15 +36,10 @@ pub fn thumbnails(path: &Path, duration_ms: u64, count: usize) -> Vec<Thumbnail>
 
 fn one(path: &Path, at_ms: u64) -> Result<Option<Thumbnail>, ff::Error> {
     let mut ictx = ff::format::input(path)?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or(ff::Error::StreamNotFound)?;
+    let stream = ictx.streams().best(ff::media::Type::Video).ok_or(ff::Error::StreamNotFound)?;
     let index = stream.index();
     let tb = stream.time_base();
-    let mut decoder = ff::codec::context::Context::from_parameters(stream.parameters())?
-        .decoder()
-        .video()?;
+    let mut decoder = ff::codec::context::Context::from_parameters(stream.parameters())?.decoder().video()?;
     if at_ms > 0 {
         // seek (in AV_TIME_BASE microseconds) to the keyframe at or before the target
         let ts = at_ms as i64 * 1000;
@@ -79,10 +70,7 @@ fn one(path: &Path, at_ms: u64) -> Result<Option<Thumbnail>, ff::Error> {
     }
     let (w, h) = (frame.width(), frame.height());
     let scale = (THUMB_MAX as f64 / w.max(h) as f64).min(1.0);
-    let (tw, th) = (
-        ((w as f64 * scale) as u32).max(2) & !1,
-        ((h as f64 * scale) as u32).max(2) & !1,
-    );
+    let (tw, th) = (((w as f64 * scale) as u32).max(2) & !1, ((h as f64 * scale) as u32).max(2) & !1);
     let mut scaler = ff::software::scaling::Context::get(
         frame.format(),
         w,

@@ -15,15 +15,9 @@ use object_store::aws::AmazonS3Builder;
 pub fn dataset(name: &str) -> PathBuf {
     let dir = std::env::var("EPATROL_VIDEO_DATASET")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/video"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "test video {} missing (set EPATROL_VIDEO_DATASET)",
-        p.display()
-    );
+    assert!(p.exists(), "test video {} missing (set EPATROL_VIDEO_DATASET)", p.display());
     p
 }
 
@@ -54,9 +48,7 @@ pub fn s3_endpoint() -> Option<String> {
             .arg(std::process::id().to_string())
             .output();
         match out {
-            Ok(o) if o.status.success() => {
-                Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
-            }
+            Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
             other => {
                 let why = match other {
                     Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -93,11 +85,7 @@ pub async fn vault(backend: Backend, tmp: &tempfile::TempDir, object_lock: bool)
             let ep = s3_endpoint()?;
             let bucket = format!("t-{}", &epatrol_store::vault::random_id()[..12]);
             let v = Vault::s3_builder(s3_builder(&ep, &bucket)).unwrap();
-            v.s3_control()
-                .unwrap()
-                .create_bucket(object_lock)
-                .await
-                .unwrap();
+            v.s3_control().unwrap().create_bucket(object_lock).await.unwrap();
             Some(v)
         }
     }

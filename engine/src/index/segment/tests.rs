@@ -6,11 +6,7 @@ use std::time::{Duration, Instant};
 const DIM: usize = 16;
 
 fn contents(idx: &FlatIndex) -> Vec<(u64, Vec<f32>)> {
-    let mut v: Vec<(u64, Vec<f32>)> = idx
-        .ids()
-        .iter()
-        .map(|&id| (id, idx.get(id).unwrap().to_vec()))
-        .collect();
+    let mut v: Vec<(u64, Vec<f32>)> = idx.ids().iter().map(|&id| (id, idx.get(id).unwrap().to_vec())).collect();
     v.sort_by_key(|x| x.0);
     v
 }
@@ -81,16 +77,8 @@ fn corrupted_segment_is_detected_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let data = unit_vectors(50, DIM, 3);
     let ids: Vec<u64> = (0..50).collect();
-    SegmentStore::open(dir.path(), DIM)
-        .unwrap()
-        .append(&ids, &data)
-        .unwrap();
-    let path = fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    SegmentStore::open(dir.path(), DIM).unwrap().append(&ids, &data).unwrap();
+    let path = fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
     let good = fs::read(&path).unwrap();
 
     // One flipped bit in the payload, in the header, a truncation, garbage.
@@ -111,10 +99,7 @@ fn corrupted_segment_is_detected_at_open() {
         }
     }
     fs::write(&path, &good).unwrap();
-    assert!(matches!(
-        SegmentStore::open(dir.path(), DIM + 1),
-        Err(EngineError::Invalid(_))
-    ));
+    assert!(matches!(SegmentStore::open(dir.path(), DIM + 1), Err(EngineError::Invalid(_))));
     assert_eq!(reopen(dir.path()).len(), 50);
 }
 
@@ -122,10 +107,7 @@ fn corrupted_segment_is_detected_at_open() {
 fn leftover_temp_file_is_ignored_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let data = unit_vectors(10, DIM, 4);
-    SegmentStore::open(dir.path(), DIM)
-        .unwrap()
-        .append(&(0..10).collect::<Vec<_>>(), &data)
-        .unwrap();
+    SegmentStore::open(dir.path(), DIM).unwrap().append(&(0..10).collect::<Vec<_>>(), &data).unwrap();
     let tmp = dir.path().join("seg-000000000002.eps.tmp");
     fs::write(&tmp, b"half a segm").unwrap();
     assert_eq!(reopen(dir.path()).len(), 10);
@@ -137,9 +119,7 @@ fn leftover_temp_file_is_ignored_and_removed() {
 /// its time writing (where a kill can tear a file) rather than computing.
 fn child_vector(id: u64) -> Vec<f32> {
     let p = id % CHILD_BATCH;
-    (0..DIM)
-        .map(|k| ((p * 31 + k as u64) % 1000) as f32 / 1000.0)
-        .collect()
+    (0..DIM).map(|k| ((p * 31 + k as u64) % 1000) as f32 / 1000.0).collect()
 }
 
 const CHILD_BATCH: u64 = 100_000;
@@ -156,12 +136,8 @@ fn child_writer() {
     };
     let mut store = SegmentStore::open(&dir, DIM).unwrap();
     let vecs: Vec<f32> = (0..CHILD_BATCH).flat_map(child_vector).collect();
-    let first = store
-        .files()
-        .iter()
-        .map(|f| f.ids().iter().max().map_or(0, |m| m / CHILD_BATCH + 1))
-        .max()
-        .unwrap_or(0);
+    let first =
+        store.files().iter().map(|f| f.ids().iter().max().map_or(0, |m| m / CHILD_BATCH + 1)).max().unwrap_or(0);
     for i in first.. {
         let ids: Vec<u64> = (i * CHILD_BATCH..(i + 1) * CHILD_BATCH).collect();
         store.append(&ids, &vecs).unwrap();
@@ -174,16 +150,7 @@ fn child_writer() {
 
 fn count_published(dir: &Path) -> usize {
     fs::read_dir(dir)
-        .map(|d| {
-            d.filter(|e| {
-                !e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".tmp")
-            })
-            .count()
-        })
+        .map(|d| d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count())
         .unwrap_or(0)
 }
 
@@ -195,13 +162,7 @@ fn kill_during_write_leaves_a_valid_store() {
     let mut published_before = 0;
     for round in 0..ROUNDS {
         let mut child = std::process::Command::new(&exe)
-            .args([
-                "index::segment::tests::child_writer",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["index::segment::tests::child_writer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -221,19 +182,13 @@ fn kill_during_write_leaves_a_valid_store() {
         // Whatever was interrupted, the store opens (every file passed its length and
         // checksum checks) and holds only whole batches with the vectors written.
         let store = SegmentStore::open(dir.path(), DIM).unwrap();
-        assert!(
-            !store.files().is_empty(),
-            "round {round}: nothing published"
-        );
+        assert!(!store.files().is_empty(), "round {round}: nothing published");
         for f in store.files() {
             if f.is_segment() {
                 let b = f.ids()[0] / CHILD_BATCH;
                 let want: Vec<u64> = (b * CHILD_BATCH..(b + 1) * CHILD_BATCH).collect();
                 assert_eq!(f.ids(), &want[..], "round {round}: segment ids");
-                assert!(
-                    f.vectors() == &expected[..],
-                    "round {round}: segment vectors"
-                );
+                assert!(f.vectors() == &expected[..], "round {round}: segment vectors");
             } else {
                 assert_eq!(f.ids().len(), 1);
             }
@@ -241,13 +196,7 @@ fn kill_during_write_leaves_a_valid_store() {
         drop(store);
         let leftovers = fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".tmp")
-            })
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
             .count();
         assert_eq!(leftovers, 0);
         published_before = count_published(dir.path());
