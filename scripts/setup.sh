@@ -12,8 +12,9 @@ BIN=target/release/epatrol
 DATA=${EPATROL_DATA:-./data}
 $BIN models
 $BIN --data "$DATA" demo
-if $BIN ingest --help >/dev/null 2>&1; then
-  video=../shared/datasets/video/a_h264_aac_720p30_20s.mp4
-  [ -f "$video" ] && $BIN --data "$DATA" ingest "$video" --officer demo-officer --device demo-cam-1
-fi
+# a real footage ingest: streamed into the local vault, hashed, probed with ffmpeg,
+# custody-logged; a second run finds the same content already there
+$BIN --data "$DATA" ingest ../shared/datasets/video/a_h264_aac_720p30_20s.mp4 \
+  --officer demo-officer --device demo-cam-1
+$BIN --data "$DATA" verify
 echo "done: data in $DATA; try \`$BIN --help\`"
