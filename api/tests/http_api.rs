@@ -136,8 +136,11 @@ async fn problem(r: reqwest::Response, status: StatusCode, what: &str) -> Value 
 async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().to_path_buf();
-    let max_body = 256 * 1024;
-    let s = Server::start(&data, &["--max-body-bytes", &max_body.to_string(), "--model-workers", "2"]);
+    let max_body = 512 * 1024; // two FVC prints (166 KB each) fit
+    let s = Server::start(
+        &data,
+        &["--max-body-bytes", &max_body.to_string(), "--model-workers", "2", "--request-timeout-secs", "300"],
+    );
     assert_eq!(s.admin_password.len(), 64, "first start prints the administrator's one-time password");
     let http = reqwest::Client::new();
 
@@ -193,6 +196,28 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
         assert_eq!(body["templates"], 2);
         assert_eq!(body["external_id"], format!("P-{n}"));
     }
+    // a person enrolled from two fingerprint impressions only
+    let fvc = |name: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/datasets/fingerprints/fvc2002_db2_b")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let form = Form::new()
+        .text("record", json!({"external_id": "P-F", "surname": "Print", "given_name": "Only"}).to_string())
+        .part("finger", Part::bytes(fvc("101_1.tif")))
+        .part("finger", Part::bytes(fvc("101_2.tif")));
+    let r = http
+        .post(s.url("/v1/subjects"))
+        .bearer_auth(&admin)
+        .header("x-device-id", "ws-1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "enrol by fingerprints");
     // the same person again is a conflict that does not echo the record
     let form = Form::new()
         .text("record", json!({"external_id": "P-1", "surname": "Secret", "given_name": "Name"}).to_string())
@@ -280,13 +305,13 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     let body: Value = identify(&http, &s, Some(&patrol), "tab-1", face_form("s20/1.pgm")).await.json().await.unwrap();
     assert_eq!(body["decision"], "no_match", "{body}");
     assert!(body.get("person").is_none() && body["escort_to_station"] == true, "{body}");
-    // fingerprint first: an unenrolled print is inconclusive, the face photo decides
-    let print = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/datasets/fingerprints/fvc2002_db2_b/110_1.tif"),
-    )
-    .unwrap();
-    let form = face_form("s1/7.pgm").part("finger", Part::bytes(print).file_name("print.tif"));
+    // fingerprint first: another impression of P-F's finger decides by itself
+    let form = Form::new().part("finger", Part::bytes(fvc("101_5.tif")));
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", form).await.json().await.unwrap();
+    assert_eq!((body["decision"].as_str(), body["modality"].as_str()), (Some("match"), Some("finger")), "{body}");
+    assert_eq!(body["person"]["external_id"], "P-F");
+    // an unenrolled print is inconclusive, the face photo decides
+    let form = face_form("s1/7.pgm").part("finger", Part::bytes(fvc("110_1.tif")).file_name("print.tif"));
     let body: Value = identify(&http, &s, Some(&patrol), "tab-1", form).await.json().await.unwrap();
     assert_eq!((body["decision"].as_str(), body["modality"].as_str()), (Some("match"), Some("face")), "{body}");
     assert!(body["fallback"].as_str().unwrap().contains("fingerprint"), "{body}");

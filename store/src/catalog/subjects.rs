@@ -8,6 +8,8 @@ use crate::error::{Result, StoreError};
 
 /// Operational flags that travel with an identification.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
 pub struct Flags {
     /// Has a criminal conviction.
     pub convicted: bool,

@@ -21,6 +21,8 @@ use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
+use epatrol_store::catalog::Flags;
+
 use crate::service::identification::PersonView;
 use crate::service::{FingerProbe, IdentifyReport, Probe};
 
@@ -35,23 +37,6 @@ pub struct IdentifyForm {
     /// otherwise); tried first. Required without `face`.
     #[schema(value_type = Option<String>, format = Binary)]
     finger: Option<Vec<u8>>,
-}
-
-/// Operational flags of a matched person.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FlagsOut {
-    /// Has a criminal conviction.
-    pub convicted: bool,
-    /// Wanted: escort to the station.
-    pub wanted: bool,
-    /// Reported missing: escort to the station.
-    pub missing: bool,
-    /// Under preventive supervision.
-    pub preventive_supervision: bool,
-    /// Under probation supervision.
-    pub probation_supervision: bool,
-    /// Under administrative supervision.
-    pub administrative_supervision: bool,
 }
 
 /// The answer a patrol officer gets.
@@ -77,7 +62,7 @@ pub struct IdentifyResponse {
     pub person: Option<PersonView>,
     /// The matched person's flags.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flags: Option<FlagsOut>,
+    pub flags: Option<Flags>,
     /// Similarity of the match (cosine).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
@@ -95,14 +80,7 @@ impl From<IdentifyReport> for IdentifyResponse {
             reason: r.reason,
             fallback: r.fallback,
             person: r.person,
-            flags: r.flags.map(|f| FlagsOut {
-                convicted: f.convicted,
-                wanted: f.wanted,
-                missing: f.missing,
-                preventive_supervision: f.preventive_supervision,
-                probation_supervision: f.probation_supervision,
-                administrative_supervision: f.administrative_supervision,
-            }),
+            flags: r.flags,
             score: r.score,
             audit_id: r.audit_id,
         }

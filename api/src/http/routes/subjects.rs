@@ -14,29 +14,11 @@ use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
-use crate::service::Probe;
+use crate::service::{FingerProbe, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
-/// Most face photos accepted in one enrolment.
+/// Most images (face photos and fingerprints together) accepted in one enrolment.
 pub const MAX_ENROL_IMAGES: usize = 10;
-
-/// Flags set at enrolment (all default to false).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct FlagsIn {
-    /// Has a criminal conviction.
-    pub convicted: bool,
-    /// Wanted.
-    pub wanted: bool,
-    /// Reported missing.
-    pub missing: bool,
-    /// Under preventive supervision.
-    pub preventive_supervision: bool,
-    /// Under probation supervision.
-    pub probation_supervision: bool,
-    /// Under administrative supervision.
-    pub administrative_supervision: bool,
-}
 
 /// The `record` part of an enrolment: identity data and flags.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,7 +41,7 @@ pub struct SubjectRecord {
     pub address: String,
     /// Operational flags.
     #[serde(default)]
-    pub flags: FlagsIn,
+    pub flags: Flags,
 }
 
 /// Multipart form of an enrolment (schema only; the handler reads the parts).
@@ -68,9 +50,13 @@ pub struct SubjectRecord {
 pub struct EnrolForm {
     /// The subject record as JSON.
     record: SubjectRecord,
-    /// One to ten face photos (repeat the field).
+    /// Face photos (repeat the field).
     #[schema(value_type = Vec<String>, format = Binary)]
     face: Vec<Vec<u8>>,
+    /// Fingerprint images (repeat the field; finger position unknown). One to ten images
+    /// in all, faces and prints together.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    finger: Vec<Vec<u8>>,
 }
 
 /// What was enrolled.
@@ -80,12 +66,12 @@ pub struct Enrolled {
     pub subject_id: i64,
     /// Registry id.
     pub external_id: String,
-    /// Number of face templates stored.
+    /// Number of templates stored (faces and prints).
     pub templates: usize,
 }
 
-/// Enrols a person from a JSON record and face photos (admin role). Every photo must
-/// yield a usable face, else nothing is stored.
+/// Enrols a person from a JSON record, face photos and/or fingerprints (admin role). Every
+/// image must be usable, else nothing is stored.
 #[utoipa::path(
     post, path = "/v1/subjects", tag = "subjects",
     request_body(content = EnrolForm, content_type = "multipart/form-data"),
@@ -107,9 +93,10 @@ pub async fn enrol(
     form: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Enrolled>)> {
     caller.require(&[Role::Admin])?;
-    let parts = read_parts(form?, &["record", "face"], MAX_ENROL_IMAGES + 1).await?;
+    let parts = read_parts(form?, &["record", "face", "finger"], MAX_ENROL_IMAGES + 1).await?;
     let mut record = None;
     let mut faces = Vec::new();
+    let mut fingers = Vec::new();
     for (name, bytes) in parts {
         if name == "record" {
             if record.is_some() {
@@ -118,14 +105,18 @@ pub async fn enrol(
             let r: SubjectRecord = serde_json::from_slice(&bytes)
                 .map_err(|_| ApiError::BadRequest("`record` must be a JSON subject record".into()))?;
             record = Some(r);
+        } else if name == "finger" {
+            let label = format!("finger #{}", fingers.len() + 1);
+            fingers.push(FingerProbe { label, bytes: bytes.to_vec(), position: 0 });
         } else {
             // labels are ours, not the client's file names, so errors quote nothing personal
             faces.push(Probe { label: format!("face #{}", faces.len() + 1), bytes: bytes.to_vec() });
         }
     }
     let r = record.ok_or_else(|| ApiError::BadRequest("a `record` part is required".into()))?;
-    if faces.is_empty() || faces.len() > MAX_ENROL_IMAGES {
-        return Err(ApiError::BadRequest(format!("1 to {MAX_ENROL_IMAGES} `face` parts are required")));
+    let images = faces.len() + fingers.len();
+    if images == 0 || images > MAX_ENROL_IMAGES {
+        return Err(ApiError::BadRequest(format!("1 to {MAX_ENROL_IMAGES} `face`/`finger` parts are required")));
     }
     let subject = NewSubject {
         external_id: r.external_id,
@@ -134,20 +125,13 @@ pub async fn enrol(
         patronymic: r.patronymic,
         date_of_birth: r.date_of_birth,
         address: r.address,
-        flags: Flags {
-            convicted: r.flags.convicted,
-            wanted: r.flags.wanted,
-            missing: r.flags.missing,
-            preventive_supervision: r.flags.preventive_supervision,
-            probation_supervision: r.flags.probation_supervision,
-            administrative_supervision: r.flags.administrative_supervision,
-        },
+        flags: r.flags,
     };
     let svc = state.ids.clone();
     let actor = caller.login.clone();
     let report = state
         .gate
-        .run(move || tokio::runtime::Handle::current().block_on(svc.enroll(&subject, &faces, &actor)))
+        .run(move || tokio::runtime::Handle::current().block_on(svc.enroll_with(&subject, &faces, &fingers, &actor)))
         .await?;
     Ok((
         StatusCode::CREATED,
