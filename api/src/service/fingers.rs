@@ -71,7 +71,7 @@ impl FingerSide {
         self.len() == 0
     }
 
-    fn leader(&self) -> Result<&Leader> {
+    fn leader(&self) -> std::result::Result<&Leader, EngineError> {
         if let Some(l) = self.leader.get() {
             return Ok(l);
         }
@@ -81,8 +81,7 @@ impl FingerSide {
 
     /// Extracts and quality-checks one print (`Rejected` with a reason when unusable).
     pub fn extract(&self, p: &FingerProbe) -> std::result::Result<Extracted, EngineError> {
-        let leader = self.leader().map_err(|e| EngineError::Invalid(e.to_string()))?;
-        finger::extract_checked(leader, &p.bytes, None)
+        finger::extract_checked(self.leader()?, &p.bytes, None)
     }
 
     /// The catalog form of an extracted print: a one-view ISO/IEC 19794-2:2005 record.
