@@ -336,8 +336,11 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
         .await
         .unwrap();
     problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "JSON instead of multipart").await;
-    let form = Form::new().part("face", Part::bytes(vec![7u8; max_body + 1]));
-    problem(identify(&http, &s, Some(&patrol), "tab-1", form).await, StatusCode::PAYLOAD_TOO_LARGE, "oversized").await;
+    // an oversized body is refused on its declared length, before it is read; a raw socket
+    // because a client still writing when the server answers and closes sees a broken pipe
+    let head = oversized_head(&s, &patrol, max_body + 1).await;
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("content-type: application/problem+json"), "{head}");
     let form = Form::new().text("photo", "x");
     problem(identify(&http, &s, Some(&patrol), "tab-1", form).await, StatusCode::BAD_REQUEST, "unknown field").await;
     let form = Form::new().part("face", Part::bytes(b"not an image".to_vec()));
@@ -393,6 +396,25 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     // the reader thread drains the closed pipe, then the channel disconnects
     let rest: Vec<String> = std::iter::from_fn(|| s.stderr.recv_timeout(Duration::from_secs(5)).ok()).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
+
+/// Sends identify headers declaring a `len`-byte multipart body plus its first bytes
+/// over a raw socket and returns the response head.
+async fn oversized_head(s: &Server, token: &str, len: usize) -> String {
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let head = format!(
+        "POST /v1/identify HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nX-Device-Id: tab-1\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {len}\r\n\r\n\
+         --XYZ\r\nContent-Disposition: form-data; name=\"face\"\r\n\r\n"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        tcp.write_all(head.as_bytes()).unwrap();
+        read_head(&mut tcp)
+    })
+    .await
+    .unwrap()
 }
 
 /// Reads an HTTP/1.1 response head from a raw socket (until the blank line).
