@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The request body has the wrong media type.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// The `Range` asked for cannot be served from a resource of this many bytes.
+    #[error("range not satisfiable ({0} bytes)")]
+    RangeNotSatisfiable(u64),
     /// The model stage is saturated; the caller should retry after this many seconds.
     #[error("busy: retry after {retry_after_secs} s")]
     Overloaded {

@@ -2,11 +2,14 @@
 //! temp data dir, real models, real HTTP through reqwest, ORL face images from
 //! ../shared/datasets.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{Server, add_user, login, problem, read_head, token};
 
 use epatrol_store::Catalog;
 use reqwest::StatusCode;
@@ -16,92 +19,6 @@ use serde_json::{Value, json};
 fn orl(rel: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/faces/orl").join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (tests need ../shared beside the repo)", p.display()))
-}
-
-/// A running `epatrol serve` child; killed on drop if a test fails midway.
-struct Server {
-    child: Child,
-    base: String,
-    admin_password: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    // the child is owned by the returned `Server`, whose Drop kills and waits for it
-    #[allow(clippy::zombie_processes)]
-    fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_epatrol"))
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn epatrol serve");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("[server] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut admin_password = String::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("server did not report its address within 60 s");
-            if let Some(p) = line.split("one-time password: ").nth(1) {
-                admin_password = p.trim().to_string();
-            }
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                return Server { child, base: addr.trim().to_string(), admin_password, stderr: rx };
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn add_user(data: &Path, login: &str, role: &str, password: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_epatrol"))
-        .arg("--data")
-        .arg(data)
-        .args(["user", "add", "--login", login, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add {login}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-async fn login(http: &reqwest::Client, s: &Server, login: &str, password: &str, device: &str) -> reqwest::Response {
-    http.post(s.url("/v1/auth/login"))
-        .json(&json!({"login": login, "password": password, "device_id": device}))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn token(http: &reqwest::Client, s: &Server, user: &str, password: &str, device: &str) -> String {
-    let r = login(http, s, user, password, device).await;
-    assert_eq!(r.status(), StatusCode::OK, "login {user}");
-    let body: Value = r.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 fn face_form(rel: &str) -> Form {
@@ -120,16 +37,6 @@ async fn identify(
         rq = rq.bearer_auth(t);
     }
     rq.send().await.unwrap()
-}
-
-/// Asserts an RFC 9457 problem with `status` and returns its JSON.
-async fn problem(r: reqwest::Response, status: StatusCode, what: &str) -> Value {
-    assert_eq!(r.status(), status, "{what}");
-    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    assert_eq!(ct, "application/problem+json", "{what}: content type");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["status"], status.as_u16(), "{what}: {body}");
-    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,20 +322,6 @@ async fn oversized_head(s: &Server, token: &str, len: usize) -> String {
     })
     .await
     .unwrap()
-}
-
-/// Reads an HTTP/1.1 response head from a raw socket (until the blank line).
-fn read_head(tcp: &mut std::net::TcpStream) -> String {
-    use std::io::Read;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match tcp.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            other => panic!("connection ended before a full response head: {other:?}, got {head:?}"),
-        }
-    }
-    String::from_utf8_lossy(&head).to_lowercase()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,7 +84,7 @@ async fn multipart_resume(b: Backend) {
     let part = 1u64 << 20;
     let parts: Vec<Bytes> = bytes.chunks(part as usize).map(Bytes::copy_from_slice).collect();
     assert!(parts.len() >= 3);
-    let up = w.ev.begin_upload(bytes.len() as u64, Some(A_BLAKE3.parse().unwrap()), part).await.unwrap();
+    let up = w.ev.begin_upload("dock-1", bytes.len() as u64, Some(A_BLAKE3.parse().unwrap()), part).await.unwrap();
     w.ev.upload_part(&up.id, 0, parts[0].clone()).await.unwrap();
     w.ev.upload_part(&up.id, 2, parts[2].clone()).await.unwrap();
     // a wrong-sized part is refused

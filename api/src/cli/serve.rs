@@ -31,6 +31,16 @@ pub struct ServeArgs {
     /// Model jobs that may wait for a worker; beyond this, 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     pub model_queue: usize,
+    /// Where evidence blobs live: a directory, `s3://bucket?endpoint=..&allow_http=true`
+    /// (credentials from AWS_* variables) or `memory://`. Default: DATA/vault.
+    #[arg(long, env = "EPATROL_VAULT")]
+    pub vault: Option<String>,
+    /// Largest footage file accepted by one upload, bytes (default 4 GiB).
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_upload_bytes: u64,
+    /// Timeout of the footage upload endpoints, seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub upload_timeout_secs: u64,
 }
 
 /// Serves until SIGINT/SIGTERM; prints `listening on http://ADDR` to stderr once bound.
@@ -45,6 +55,9 @@ pub fn run(data: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
         config.model_workers = w;
     }
     config.model_queue = a.model_queue;
+    config.vault = a.vault;
+    config.max_upload_bytes = a.max_upload_bytes;
+    config.upload_timeout = Duration::from_secs(a.upload_timeout_secs);
     super::runtime()?.block_on(serve(config, |addr| eprintln!("epatrol: listening on http://{addr}")))?;
     eprintln!("epatrol: stopped");
     Ok(ExitCode::SUCCESS)

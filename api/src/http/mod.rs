@@ -26,6 +26,8 @@ use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Result};
 use crate::service::IdentificationService;
+use epatrol_store::retention::SystemClock;
+use epatrol_store::vault::{DEFAULT_VAULT_DIR, EvidenceVault, Vault};
 
 /// Server settings (from `epatrol serve` flags or a test).
 #[derive(Debug, Clone)]
@@ -48,11 +50,18 @@ pub struct ServeConfig {
     pub model_queue: usize,
     /// Login of the administrator created on first start when there is none.
     pub bootstrap_admin: String,
+    /// Where evidence blobs live (a directory, `s3://...`); `None` = `DATA/vault`.
+    pub vault: Option<String>,
+    /// Largest footage file accepted in one `POST /v1/evidence`, bytes.
+    pub max_upload_bytes: u64,
+    /// Timeout of the footage upload endpoints (large bodies take long).
+    pub upload_timeout: Duration,
 }
 
 impl ServeConfig {
     /// Defaults for `data_dir`: loopback port 8080, 8 MiB bodies, 30 s timeout, 1 h
-    /// tokens, one model worker per CPU, a queue of 64.
+    /// tokens, one model worker per CPU, a queue of 64, the local vault, footage files
+    /// up to 4 GiB with a 1 h upload timeout.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
@@ -64,6 +73,9 @@ impl ServeConfig {
             model_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             model_queue: 64,
             bootstrap_admin: "admin".into(),
+            vault: None,
+            max_upload_bytes: 4 << 30,
+            upload_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -111,6 +123,8 @@ pub struct AppState {
     pub ids: Arc<IdentificationService>,
     /// Admission to the model stage.
     pub gate: ModelGate,
+    /// Evidence vault (shares the catalog with `ids`).
+    pub evidence: EvidenceVault,
     /// Settings the server runs with.
     pub config: ServeConfig,
 }
@@ -122,7 +136,15 @@ impl AppState {
         let ids = Arc::new(IdentificationService::open(&config.data_dir, config.model.as_deref()).await?);
         bootstrap_admin(&ids, &config.bootstrap_admin).await?;
         let gate = ModelGate::new(config.model_workers, config.model_queue);
-        Ok(Arc::new(Self { ids, gate, config }))
+        let vault = match &config.vault {
+            Some(location) => Vault::open(location)?,
+            None => Vault::local(&config.data_dir.join(DEFAULT_VAULT_DIR))?,
+        };
+        let evidence =
+            EvidenceVault::with_parts(&config.data_dir, ids.catalog().clone(), vault, Arc::new(SystemClock))?;
+        // an ingest killed with the previous process left a journal row: undo it first
+        evidence.recover().await?;
+        Ok(Arc::new(Self { ids, gate, evidence, config }))
     }
 }
 

@@ -11,7 +11,15 @@ use super::routes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "E-patrol API", description = "Identification and evidence API for patrol tablets, docks and investigators."),
-    paths(routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol, routes::audit::audit),
+    paths(
+        routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol,
+        routes::audit::audit, routes::evidence::upload, routes::evidence::search, routes::evidence::metadata,
+        routes::evidence::content, routes::evidence::thumbnail, routes::evidence::custody,
+        routes::uploads::begin, routes::uploads::status, routes::uploads::put_part, routes::uploads::complete,
+        routes::retention::file_incident, routes::retention::reclassify, routes::retention::place_hold,
+        routes::retention::release_holds, routes::cases::open_case, routes::cases::link_evidence,
+        routes::cases::close_case,
+    ),
     components(schemas(super::problem::Problem, super::auth::Role)),
     modifiers(&BearerAuth),
 )]

@@ -10,6 +10,7 @@ use crate::error::Result;
 
 /// One evidence row.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// Row id.
     pub id: i64,

@@ -29,6 +29,7 @@ pub struct NewIncident {
 
 /// A stored incident.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Incident {
     /// Row id.
     pub id: i64,
@@ -48,6 +49,7 @@ pub struct Incident {
 
 /// A case file.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Case {
     /// Row id.
     pub id: i64,
@@ -61,6 +63,7 @@ pub struct Case {
 
 /// A legal hold on one evidence item.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hold {
     /// Row id.
     pub id: i64,

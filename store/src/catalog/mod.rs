@@ -5,12 +5,14 @@
 mod audit;
 pub mod evidence;
 pub mod incidents;
+mod search;
 mod subjects;
 mod users;
 
 pub use audit::AuditEntry;
 pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
 pub use incidents::{Case, Hold, Incident, NewIncident};
+pub use search::EvidenceQuery;
 pub use subjects::{Flags, NewSubject, NewTemplate, Subject, TemplateRow};
 pub use users::{Session, User};
 

@@ -23,6 +23,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// One custody entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustodyEntry {
     /// Position in the chain, from 1.
     pub seq: i64,

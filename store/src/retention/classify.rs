@@ -28,6 +28,7 @@ pub struct IncidentReport {
 
 /// One item's retention before and after a classification.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reclassified {
     /// Evidence digest.
     pub digest: String,
@@ -43,6 +44,7 @@ pub struct Reclassified {
 
 /// Result of filing an incident.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentOutcome {
     /// Incident row id.
     pub incident_id: i64,

@@ -82,6 +82,7 @@ pub struct IngestRequest {
 /// Result of one ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum IngestStatus {
     /// New footage stored.
     Stored,
@@ -95,6 +96,7 @@ pub enum IngestStatus {
 
 /// What the CLI prints per file (one JSON line).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestOutcome {
     /// File as given.
     pub file: String,

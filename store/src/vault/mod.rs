@@ -408,6 +408,27 @@ impl Vault {
         Ok(self.store.get_range(&key, range).await?)
     }
 
+    /// Bytes `range` of a blob as a stream of chunks, so a large range (a video player's
+    /// `bytes=0-`) is never held in memory whole. The caller checks the range against
+    /// the catalogued size first.
+    pub async fn read_range_stream(
+        &self,
+        digest: &Digest,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        if range.start >= range.end {
+            return Err(StoreError::Invalid(format!("empty range {}..{}", range.start, range.end)));
+        }
+        let opts =
+            object_store::GetOptions { range: Some(object_store::GetRange::Bounded(range)), ..Default::default() };
+        let res = match self.store.get_opts(&blob_key(digest), opts).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound(format!("blob {digest}"))),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(res.into_stream().map(|r| r.map_err(StoreError::from)).boxed())
+    }
+
     /// The whole blob as a stream of chunks.
     pub async fn read_stream(&self, key: &ObjPath) -> Result<BoxStream<'static, Result<Bytes>>> {
         let res = match self.store.get(key).await {

@@ -90,4 +90,15 @@ impl EvidenceVault {
         self.custody.append(actor, "view", &e.digest, &detail).await?;
         self.vault.read_range(digest, range).await
     }
+
+    /// The JPEG of thumbnail `idx` of evidence item `evidence_id` (small: read whole).
+    pub async fn thumbnail(&self, evidence_id: i64, idx: i64) -> Result<bytes::Bytes> {
+        let thumbs = self.catalog.thumbnails_of(evidence_id).await?;
+        let t = thumbs
+            .iter()
+            .find(|t| t.idx == idx)
+            .ok_or_else(|| crate::error::StoreError::NotFound(format!("thumbnail {idx} of evidence {evidence_id}")))?;
+        let key = object_store::path::Path::from(t.object_key.as_str());
+        Ok(object_store::ObjectStoreExt::get(self.vault.store().as_ref(), &key).await?.bytes().await?)
+    }
 }

@@ -19,6 +19,7 @@ use crate::video::{self, Rejection};
 
 /// Where an upload stands; a resuming client sends the parts not in `received`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadStatus {
     /// Upload id.
     pub id: String,
@@ -32,6 +33,8 @@ pub struct UploadStatus {
     pub received: Vec<u64>,
     /// `open`, `completed` or `aborted`.
     pub state: String,
+    /// Who started it (only they may add parts or complete it over the API).
+    pub owner: String,
 }
 
 fn part_key(id: &str, idx: u64) -> ObjPath {
@@ -39,10 +42,11 @@ fn part_key(id: &str, idx: u64) -> ObjPath {
 }
 
 impl EvidenceVault {
-    /// Starts a resumable upload of `declared_len` bytes in parts of `part_size` (a power
-    /// of two ≥ 1 KiB; ≥ 5 MiB on S3-backed vaults is the provider's rule, not ours).
+    /// Starts a resumable upload for `owner` of `declared_len` bytes in parts of `part_size`
+    /// (a power of two ≥ 1 KiB; ≥ 5 MiB on S3-backed vaults is the provider's rule, not ours).
     pub async fn begin_upload(
         &self,
+        owner: &str,
         declared_len: u64,
         declared_digest: Option<Digest>,
         part_size: u64,
@@ -55,13 +59,15 @@ impl EvidenceVault {
         }
         let id = random_id();
         sqlx::query(
-            "INSERT INTO uploads (id, part_size, declared_len, declared_digest, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (id, part_size, declared_len, declared_digest, created_at, owner) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(part_size as i64)
         .bind(declared_len as i64)
         .bind(declared_digest.map(|d| d.to_hex()))
         .bind(fmt_ts(self.clock.now()))
+        .bind(owner)
         .execute(self.catalog.pool())
         .await?;
         self.upload_status(&id).await
@@ -69,7 +75,7 @@ impl EvidenceVault {
 
     /// Where upload `id` stands.
     pub async fn upload_status(&self, id: &str) -> Result<UploadStatus> {
-        let u = sqlx::query("SELECT part_size, declared_len, state FROM uploads WHERE id = ?")
+        let u = sqlx::query("SELECT part_size, declared_len, state, owner FROM uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(self.catalog.pool())
             .await?
@@ -90,6 +96,7 @@ impl EvidenceVault {
             parts: declared_len.div_ceil(part_size),
             received,
             state: u.try_get("state")?,
+            owner: u.try_get("owner")?,
         })
     }
 

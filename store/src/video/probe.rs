@@ -11,6 +11,7 @@ use super::{Rejection, init, sniff};
 
 /// Facts about a video file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaInfo {
     /// Container (ffmpeg demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`).
     pub container: String,
@@ -28,6 +29,7 @@ pub struct MediaInfo {
     pub frame_rate: Option<f64>,
     /// `creation_time` from the container metadata, if present and parseable.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub creation_time: Option<OffsetDateTime>,
     /// Why the file is damaged (truncated, unreadable tail), or `None` if it looks whole.
     pub damage: Option<String>,

@@ -2,13 +2,19 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
+pub mod evidence;
 pub mod health;
 pub mod identify;
+pub mod retention;
 pub mod subjects;
+pub mod uploads;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Multipart;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 
 use crate::error::{ApiError, Result};
@@ -58,4 +64,26 @@ pub async fn read_parts(mut mp: Multipart, allowed: &[&str], max_parts: usize) -
         parts.push((name, bytes));
     }
     Ok(parts)
+}
+
+/// A JSON body or a fixed-text error: 415 without the JSON content type, else 400 (the
+/// library's text, which can quote the request, is not echoed).
+pub fn json_body<T>(body: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+    match body {
+        Ok(Json(v)) => Ok(v),
+        Err(JsonRejection::MissingJsonContentType(_)) => {
+            Err(ApiError::UnsupportedMediaType("expected application/json".into()))
+        }
+        Err(JsonRejection::BytesRejection(r)) => Err(multipart_error(r.status())),
+        Err(_) => Err(ApiError::BadRequest("the JSON body does not match the documented schema".into())),
+    }
+}
+
+/// Maps a store error of an upload: a part of the wrong length or a digest that does not
+/// match what the client declared is the client's error (400), not ours.
+pub fn client_integrity(e: epatrol_store::StoreError) -> ApiError {
+    match e {
+        epatrol_store::StoreError::Integrity(m) => ApiError::BadRequest(m),
+        other => other.into(),
+    }
 }
