@@ -20,8 +20,7 @@ pub struct FingerprintArgs {
 /// Fingerprint file commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum FingerprintCommand {
-    /// Convert any supported image (PNG, BMP, TIFF, PGM, JPEG; WSQ is recognised but not
-    /// decoded yet) to 8-bit grey PNG,
+    /// Convert any supported image (PNG, BMP, TIFF, PGM, JPEG, WSQ) to 8-bit grey PNG,
     /// keeping the resolution in the PNG pHYs chunk.
     Decode {
         /// Input image.
@@ -96,9 +95,12 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<ExitCode> {
 pub fn inspect(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
     if image::sniff(bytes) == Some(Format::Wsq) {
         let w = epatrol_engine::finger::wsq::parse(bytes)?;
+        // the headers can be sound while the coded data is not: say which
+        let decoded = epatrol_engine::finger::wsq::decode(bytes);
         return Ok(serde_json::json!({
             "kind": "image", "format": "wsq", "width": w.width, "height": w.height, "ppi": w.ppi,
-            "blocks": w.blocks, "pixels_decodable": false,
+            "blocks": w.blocks, "pixels_decodable": decoded.is_ok(),
+            "decode_error": decoded.err().map(|e| e.to_string()),
         }));
     }
     if iso19794::looks_like_template(bytes) {

@@ -1,4 +1,4 @@
-//! WSQ structure parsing must never panic or loop on any input.
+//! WSQ structure parsing and pixel decoding must never panic or loop on any input.
 #![no_main]
 use epatrol_engine::finger::wsq;
 use libfuzzer_sys::fuzz_target;

@@ -1,9 +1,8 @@
 //! Image intake: bytes in any supported format → 8-bit grey pixels + stated resolution.
 //!
 //! PNG, BMP, TIFF, PGM/PNM and JPEG go through the `image` crate; WSQ (the FBI format of
-//! scanners and ANSI/NIST files) is recognised and its structure checked by
-//! [`crate::finger::wsq`], but its pixels are not decoded yet (an `Unsupported` error). Colour images are reduced
-//! to luma. A resolution stated in the file (PNG pHYs, JPEG JFIF density, BMP header, WSQ
+//! scanners and ANSI/NIST files) is decoded by [`crate::finger::wsq`] (the same pixels as
+//! the NIST reference decoder). Colour images are reduced to luma. A resolution stated in the file (PNG pHYs, JPEG JFIF density, BMP header, WSQ
 //! NIST comment) is kept only when plausible for a fingerprint scanner
 //! ([`PLAUSIBLE_PPI`]): FVC TIFFs say 1 or 96 dpi, which is a file-writer default, not a
 //! sensor fact.

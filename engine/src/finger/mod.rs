@@ -1,7 +1,8 @@
 //! Fingerprint pipeline: minutiae extraction (LEADER ONNX), matcher, 1:N.
 //!
 //! - [`image`]: decode PNG/BMP/TIFF/PGM/JPEG/WSQ to grey, resolution, usability checks.
-//! - [`wsq`]: WSQ structure parsing (headers, corruption checks); pixel decoding not yet.
+//! - [`wsq`]: WSQ structure parsing (headers, corruption checks) and pixel decoding (the
+//!   same pixels as the NIST reference decoder, NBIS).
 //! - [`leader`]: LEADER ONNX minutiae extraction.
 //! - [`template`]: the minutiae template type.
 //! - [`iso19794`]: ISO/IEC 19794-2:2005 (and ANSI INCITS 378) template import/export.
