@@ -223,6 +223,49 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     assert_eq!((body["decision"].as_str(), body["modality"].as_str()), (Some("match"), Some("face")), "{body}");
     assert!(body["fallback"].as_str().unwrap().contains("fingerprint"), "{body}");
 
+    // events: every final answer is in the durable outbox, delivered over SSE from any
+    // point; the inconclusive print that the face overruled is not an event of its own
+    add_user(&data, "sup1", "supervisor", "supervisor-password-1");
+    let sup = token(&http, &s, "sup1", "supervisor-password-1", "duty-1").await;
+    let subscribe = |tok: &str, dev: &str, q: &str| {
+        http.get(s.url(&format!("/v1/events{q}"))).bearer_auth(tok).header("x-device-id", dev).send()
+    };
+    problem(subscribe(&patrol, "tab-1", "").await.unwrap(), StatusCode::FORBIDDEN, "patrol subscribes").await;
+    problem(subscribe(&sup, "duty-1", "?after=x").await.unwrap(), StatusCode::BAD_REQUEST, "bad after").await;
+    let mut replay = SseReader::new(subscribe(&sup, "duty-1", "?after=0").await.unwrap());
+    let ev = replay.next(4).await;
+    let field = |i: usize, k: &str| ev[i]["data"][k].clone();
+    assert!(ev.iter().all(|e| e["event"] == "identification.registered"), "{ev:?}");
+    assert_eq!(field(0, "audit_id"), json!(match_audit_id));
+    assert_eq!((field(0, "decision"), field(0, "external_id")), (json!("match"), json!("P-1")));
+    assert_eq!((field(0, "officer"), field(0, "device")), (json!("patrol1"), json!("tab-1")));
+    assert_eq!((field(0, "flags")["wanted"].clone(), field(0, "escort_to_station")), (json!(true), json!(true)));
+    assert!(ev[0]["data"].get("surname").is_none(), "no names in events: {ev:?}");
+    assert_eq!((field(1, "decision"), field(1, "escort_to_station")), (json!("no_match"), json!(true)));
+    assert_eq!((field(2, "modality"), field(2, "external_id")), (json!("finger"), json!("P-F")));
+    assert_eq!((field(3, "modality"), field(3, "decision")), (json!("face"), json!("match")));
+    drop(replay);
+    // live: a subscriber from now on sees the next identification at once; one that
+    // resumes with Last-Event-ID gets what it missed
+    let mut live = SseReader::new(subscribe(&sup, "duty-1", "").await.unwrap());
+    let r = identify(&http, &s, Some(&patrol), "tab-1", face_form("s1/7.pgm")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = live.next(1).await;
+    assert_eq!(got[0]["data"]["external_id"], "P-1", "{got:?}");
+    let second = ev[1]["id"].as_str().unwrap().to_string();
+    let r = http
+        .get(s.url("/v1/events"))
+        .bearer_auth(&sup)
+        .header("x-device-id", "duty-1")
+        .header("last-event-id", &second)
+        .send()
+        .await
+        .unwrap();
+    let resumed = SseReader::new(r).next(3).await;
+    let ids: Vec<i64> = resumed.iter().map(|e| e["id"].as_str().unwrap().parse().unwrap()).collect();
+    let from: i64 = second.parse().unwrap();
+    assert_eq!(ids, [from + 1, from + 2, from + 3], "resumes right after the last id seen");
+
     // bad input: clean problem+json, never a 500
     let r = http
         .post(s.url("/v1/identify"))
@@ -287,7 +330,8 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     assert!(reads.iter().any(|r| r.action == "audit.read" && r.actor == "admin" && r.device == "ws-1"));
     cat.close().await;
 
-    // SIGTERM: graceful stop, exit 0
+    // SIGTERM: graceful stop, exit 0, even with an event stream still open
+    let _live = live;
     let mut s = s;
     let pid = s.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -303,6 +347,50 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     // the reader thread drains the closed pipe, then the channel disconnects
     let rest: Vec<String> = std::iter::from_fn(|| s.stderr.recv_timeout(Duration::from_secs(5)).ok()).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
+
+/// Reads Server-Sent Events from a streaming response: `{id, event, data}` per event.
+struct SseReader {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    fn new(resp: reqwest::Response) -> Self {
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Self { resp, buf: String::new() }
+    }
+
+    /// The next `n` events (keep-alive comments skipped); fails after 20 s.
+    async fn next(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while out.len() < n {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut ev = json!({});
+                for line in block.lines() {
+                    if let Some((k, v)) = line.split_once(':') {
+                        let v = v.strip_prefix(' ').unwrap_or(v);
+                        match k {
+                            "id" | "event" => ev[k] = json!(v),
+                            "data" => ev["data"] = serde_json::from_str(v).unwrap(),
+                            _ => {}
+                        }
+                    }
+                }
+                if ev.get("event").is_some() {
+                    out.push(ev);
+                }
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, self.resp.chunk()).await.expect("events within 20 s").unwrap();
+            self.buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream ended")));
+        }
+        out
+    }
 }
 
 /// Sends identify headers declaring a `len`-byte multipart body plus its first bytes

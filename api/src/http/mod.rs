@@ -127,6 +127,12 @@ pub struct AppState {
     pub evidence: EvidenceVault,
     /// Settings the server runs with.
     pub config: ServeConfig,
+    /// Woken when this server writes an outbox event (event streams re-read the outbox).
+    pub events: tokio::sync::Notify,
+    /// Becomes `true` when the server stops, so open event streams end and graceful
+    /// shutdown does not wait for them forever.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -144,7 +150,8 @@ impl AppState {
             EvidenceVault::with_parts(&config.data_dir, ids.catalog().clone(), vault, Arc::new(SystemClock))?;
         // an ingest killed with the previous process left a journal row: undo it first
         evidence.recover().await?;
-        Ok(Arc::new(Self { ids, gate, evidence, config }))
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        Ok(Arc::new(Self { ids, gate, evidence, config, events: tokio::sync::Notify::new(), shutdown, stop }))
     }
 }
 
@@ -187,8 +194,12 @@ pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Re
     let addr = listener.local_addr().map_err(|e| ApiError::Internal(e.to_string()))?;
     on_bound(addr);
     let app = router::router(state.clone());
+    let stopping = state.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.stop.send_replace(true);
+        })
         .await
         .map_err(|e| ApiError::Internal(format!("server: {e}")))?;
     state.ids.catalog().close().await;

@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/identify", post(routes::identify::identify))
         .route("/v1/subjects", post(routes::subjects::enrol))
         .route("/v1/audit", get(routes::audit::audit))
+        .route("/v1/events", get(routes::events::events))
         .route("/v1/evidence", get(routes::evidence::search))
         .route("/v1/evidence/{digest}", get(routes::evidence::metadata))
         .route("/v1/evidence/{digest}/content", get(routes::evidence::content))

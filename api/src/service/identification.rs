@@ -17,7 +17,7 @@ use epatrol_engine::finger::Extracted;
 use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32};
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
-use epatrol_store::catalog::{Flags, NewSubject, NewTemplate, Subject};
+use epatrol_store::catalog::{Flags, NewEvent, NewSubject, NewTemplate, Subject};
 
 use super::fingers::{FINGER_MODEL, FingerProbe, FingerSide};
 use crate::error::{ApiError, Result};
@@ -279,7 +279,7 @@ impl IdentificationService {
     ) -> Result<IdentifyReport> {
         let mut fallback = None;
         if let Some(fp) = finger {
-            let r = self.identify_finger(fp, k, actor, device).await?;
+            let r = self.identify_finger_then(fp, k, actor, device, face.is_some()).await?;
             if r.decision == "match" || face.is_none() {
                 return Ok(r);
             }
@@ -300,7 +300,7 @@ impl IdentificationService {
         Ok(r)
     }
 
-    /// Identifies one fingerprint 1:N.
+    /// Identifies one fingerprint 1:N (a registered identification: its event is emitted).
     pub async fn identify_finger(
         &self,
         probe: &FingerProbe,
@@ -308,19 +308,33 @@ impl IdentificationService {
         actor: &str,
         device: &str,
     ) -> Result<IdentifyReport> {
+        self.identify_finger_then(probe, k, actor, device, false).await
+    }
+
+    /// Identifies one fingerprint; with `face_follows`, an answer other than a match is
+    /// not final (the face decides next), so it is audited without an event.
+    async fn identify_finger_then(
+        &self,
+        probe: &FingerProbe,
+        k: usize,
+        actor: &str,
+        device: &str,
+        face_follows: bool,
+    ) -> Result<IdentifyReport> {
+        let who = Who { actor, device, face_follows };
         let threshold = self.fingers.calibration().threshold;
         let t = std::time::Instant::now();
         let e = match self.fingers.extract(probe) {
             Ok(e) => e,
             Err(EngineError::Rejected(reason)) => {
-                return self.rejected("finger", reason, threshold, actor, device).await;
+                return self.rejected("finger", reason, threshold, &who).await;
             }
             Err(e) => return Err(e.into()),
         };
         let extract_ms = t.elapsed().as_secs_f64() * 1e3;
         let candidates = self.fingers.search(probe.position, &e, k);
         let quality = serde_json::to_value(&e.quality).ok();
-        let mut r = self.report("finger", &candidates, threshold, quality, actor, device).await?;
+        let mut r = self.report("finger", &candidates, threshold, quality, &who).await?;
         r.times = Some(StageTimes { embed_ms: extract_ms, ..Default::default() });
         Ok(r)
     }
@@ -329,10 +343,11 @@ impl IdentificationService {
     /// as an identification); an unusable photo is a `rejected` answer that requires an
     /// escort, because the person could not be identified. Every answer is audited.
     pub async fn identify_face(&self, probe: &Probe, k: usize, actor: &str, device: &str) -> Result<IdentifyReport> {
+        let who = Who { actor, device, face_follows: false };
         let threshold = self.calibration.threshold;
         let template = match self.faces.probe(&probe.bytes) {
             Ok(t) => t,
-            Err(EngineError::Rejected(reason)) => return self.rejected("face", reason, threshold, actor, device).await,
+            Err(EngineError::Rejected(reason)) => return self.rejected("face", reason, threshold, &who).await,
             Err(e) => return Err(e.into()),
         };
         let candidates: Vec<Candidate> = {
@@ -340,7 +355,7 @@ impl IdentificationService {
             g.search(&template.embedding, k.max(1))?.pop().unwrap_or_default()
         };
         let quality = template.quality.as_ref().and_then(|q| serde_json::to_value(q).ok());
-        let mut r = self.report("face", &candidates, threshold, quality, actor, device).await?;
+        let mut r = self.report("face", &candidates, threshold, quality, &who).await?;
         r.times = Some(template.times);
         Ok(r)
     }
@@ -351,17 +366,19 @@ impl IdentificationService {
         modality: &'static str,
         reason: String,
         threshold: f32,
-        actor: &str,
-        device: &str,
+        who: &Who<'_>,
     ) -> Result<IdentifyReport> {
         let detail = serde_json::json!({"modality": modality, "reason": reason});
-        let audit_id = self.catalog.audit(actor, device, "identify", None, "rejected", &detail).await?;
+        let escort_reason = format!("identity could not be established: the {modality} image is unusable");
+        let event = (!who.face_follows).then(|| registered(who, "rejected", modality, None, Some(&escort_reason)));
+        let audit_id =
+            self.catalog.audit_with_event(who.actor, who.device, "identify", None, "rejected", &detail, event).await?;
         Ok(IdentifyReport {
             decision: "rejected",
             modality,
             fallback: None,
             escort_to_station: true,
-            escort_reason: Some(format!("identity could not be established: the {modality} image is unusable")),
+            escort_reason: Some(escort_reason),
             reason: Some(reason),
             person: None,
             flags: None,
@@ -381,8 +398,7 @@ impl IdentificationService {
         candidates: &[Candidate],
         threshold: f32,
         quality: Option<serde_json::Value>,
-        actor: &str,
-        device: &str,
+        who: &Who<'_>,
     ) -> Result<IdentifyReport> {
         let mut views = Vec::with_capacity(candidates.len());
         let mut matched: Option<Subject> = None;
@@ -414,9 +430,19 @@ impl IdentificationService {
             "candidates": candidates.len(),
             "escort": escort_reason.is_some(),
         });
+        let event = (decision_str == "match" || !who.face_follows)
+            .then(|| registered(who, decision_str, modality, matched.as_ref(), escort_reason.as_deref()));
         let audit_id = self
             .catalog
-            .audit(actor, device, "identify", matched.as_ref().map(|s| s.id), decision_str, &detail)
+            .audit_with_event(
+                who.actor,
+                who.device,
+                "identify",
+                matched.as_ref().map(|s| s.id),
+                decision_str,
+                &detail,
+                event,
+            )
             .await?;
         Ok(IdentifyReport {
             decision: decision_str,
@@ -441,5 +467,42 @@ impl IdentificationService {
             times: None,
             audit_id,
         })
+    }
+}
+
+/// Who asked for an identification, and whether a face probe will decide if this
+/// attempt does not match.
+struct Who<'a> {
+    actor: &'a str,
+    device: &'a str,
+    face_follows: bool,
+}
+
+/// Event type of a registered identification.
+pub const IDENTIFICATION_REGISTERED: &str = "identification.registered";
+
+/// The `identification.registered` event of a final answer: who asked from which
+/// device, the decision and, for a match, the registry id and flags (no names or
+/// addresses: subscribers who need the record look it up with their own rights).
+fn registered(
+    who: &Who<'_>,
+    decision: &str,
+    modality: &str,
+    matched: Option<&Subject>,
+    escort_reason: Option<&str>,
+) -> NewEvent {
+    NewEvent {
+        kind: IDENTIFICATION_REGISTERED,
+        payload: serde_json::json!({
+            "officer": who.actor,
+            "device": who.device,
+            "decision": decision,
+            "modality": modality,
+            "subject_id": matched.map(|s| s.id),
+            "external_id": matched.map(|s| s.data.external_id.clone()),
+            "flags": matched.map(|s| s.data.flags),
+            "escort_to_station": escort_reason.is_some(),
+            "escort_reason": escort_reason,
+        }),
     }
 }

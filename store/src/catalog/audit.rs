@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Catalog, now_rfc3339};
+use super::Catalog;
 use crate::error::Result;
 
 /// One audit row.
@@ -38,19 +38,7 @@ impl Catalog {
         outcome: &str,
         detail: &serde_json::Value,
     ) -> Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO audit_log (at, actor, device, action, subject_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(now_rfc3339())
-        .bind(actor)
-        .bind(device)
-        .bind(action)
-        .bind(subject_id)
-        .bind(outcome)
-        .bind(detail.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(r.last_insert_rowid())
+        self.audit_with_event(actor, device, action, subject_id, outcome, detail, None).await
     }
 
     /// The most recent `limit` audit rows, newest first.

@@ -5,6 +5,7 @@
 mod audit;
 pub mod evidence;
 pub mod incidents;
+mod outbox;
 mod search;
 mod subjects;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use audit::AuditEntry;
 pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
 pub use incidents::{Case, Hold, Incident, NewIncident};
+pub use outbox::{NewEvent, OutboxEvent};
 pub use search::EvidenceQuery;
 pub use subjects::{Flags, NewSubject, NewTemplate, Subject, TemplateRow};
 pub use users::{Session, User};

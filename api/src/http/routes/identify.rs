@@ -137,5 +137,7 @@ pub async fn identify(
             ))
         })
         .await?;
+    // subscribers of /v1/events read the outbox row the service just wrote
+    state.events.notify_waiters();
     Ok(Json(report.into()))
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod events;
 pub mod evidence;
 pub mod health;
 pub mod identify;
