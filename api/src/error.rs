@@ -38,6 +38,12 @@ pub enum ApiError {
     /// The `Range` asked for cannot be served from a resource of this many bytes.
     #[error("range not satisfiable ({0} bytes)")]
     RangeNotSatisfiable(u64),
+    /// The caller exceeded its rate limit; retry after this many seconds.
+    #[error("rate limited: retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds to wait (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
     /// The model stage is saturated; the caller should retry after this many seconds.
     #[error("busy: retry after {retry_after_secs} s")]
     Overloaded {

@@ -471,3 +471,52 @@ async fn http_full_model_queue_is_503_with_retry_after_and_slow_bodies_time_out(
     assert!(head.contains("connection: close"), "{head}");
     assert!(started.elapsed() >= Duration::from_millis(1900), "answered before the timeout: {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rate_limits_per_account_and_login_and_prometheus_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().to_path_buf();
+    let s = Server::start(&data, &["--rate-per-sec", "1", "--rate-burst", "3", "--login-attempts-per-min", "2"]);
+    add_user(&data, "patrol3", "patrol", "patrol-password-3");
+    let http = reqwest::Client::new();
+
+    // password guessing: the third attempt on one login name within a minute is 429,
+    // even with the right password; another login name is not affected
+    for _ in 0..2 {
+        problem(login(&http, &s, "Admin", "guess", "ws-1").await, StatusCode::UNAUTHORIZED, "guess").await;
+    }
+    let r = login(&http, &s, "admin", &s.admin_password, "ws-1").await;
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    problem(r, StatusCode::TOO_MANY_REQUESTS, "third attempt").await;
+    let tok = token(&http, &s, "patrol3", "patrol-password-3", "tab-3").await;
+
+    // an account's burst of 3, then 429 until the bucket refills (1 per second)
+    let get = || http.get(s.url("/v1/audit")).bearer_auth(&tok).header("x-device-id", "tab-3").send();
+    for _ in 0..3 {
+        problem(get().await.unwrap(), StatusCode::FORBIDDEN, "patrol reads audit").await;
+    }
+    let r = get().await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    problem(r, StatusCode::TOO_MANY_REQUESTS, "beyond the burst").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    problem(get().await.unwrap(), StatusCode::FORBIDDEN, "refilled").await;
+
+    // metrics: no login, counts by route and status, nothing personal
+    let r = http.get(s.url("/v1/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    for want in [
+        r#"epatrol_http_requests_total{route="/v1/auth/login",method="POST",status="429"} 1"#,
+        r#"epatrol_http_requests_total{route="/v1/auth/login",method="POST",status="401"} 2"#,
+        r#"epatrol_http_requests_total{route="/v1/audit",method="GET",status="403"} 4"#,
+        r#"epatrol_http_requests_total{route="/v1/audit",method="GET",status="429"} 1"#,
+        "epatrol_http_request_duration_seconds_bucket",
+        "epatrol_model_slots_free",
+    ] {
+        assert!(text.contains(want), "metrics lack {want}:\n{text}");
+    }
+    for secret in ["patrol3", "admin", "tab-3", &tok] {
+        assert!(!text.contains(secret), "metrics must not name {secret}");
+    }
+}

@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Timeout of the footage upload endpoints, seconds.
     #[arg(long, default_value_t = 3600)]
     pub upload_timeout_secs: u64,
+    /// Requests per second per account, sustained (beyond: 429 with Retry-After).
+    #[arg(long, default_value_t = 20)]
+    pub rate_per_sec: u32,
+    /// Requests per account allowed in a burst.
+    #[arg(long, default_value_t = 100)]
+    pub rate_burst: u32,
+    /// Login attempts per minute per login name.
+    #[arg(long, default_value_t = 10)]
+    pub login_attempts_per_min: u32,
 }
 
 /// Serves until SIGINT/SIGTERM; prints `listening on http://ADDR` to stderr once bound.
@@ -58,6 +67,9 @@ pub fn run(data: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
     config.vault = a.vault;
     config.max_upload_bytes = a.max_upload_bytes;
     config.upload_timeout = Duration::from_secs(a.upload_timeout_secs);
+    config.rate_per_sec = a.rate_per_sec;
+    config.rate_burst = a.rate_burst;
+    config.login_attempts_per_min = a.login_attempts_per_min;
     super::runtime()?.block_on(serve(config, |addr| eprintln!("epatrol: listening on http://{addr}")))?;
     eprintln!("epatrol: stopped");
     Ok(ExitCode::SUCCESS)

@@ -145,6 +145,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return Err(ApiError::Unauthenticated("token is bound to another device"));
         }
         let role = Role::parse(&session.role).ok_or_else(|| ApiError::Internal("stored role is unknown".into()))?;
+        state.limits.request(&session.login)?;
         Ok(Caller { login: session.login, role, device_id: session.device_id })
     }
 }

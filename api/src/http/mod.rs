@@ -12,6 +12,8 @@
 //! instead of piling up behind the models.
 
 pub mod auth;
+pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod router;
@@ -56,6 +58,12 @@ pub struct ServeConfig {
     pub max_upload_bytes: u64,
     /// Timeout of the footage upload endpoints (large bodies take long).
     pub upload_timeout: Duration,
+    /// Requests per second per account (sustained).
+    pub rate_per_sec: u32,
+    /// Requests per account allowed in a burst.
+    pub rate_burst: u32,
+    /// Login attempts per minute per login name.
+    pub login_attempts_per_min: u32,
 }
 
 impl ServeConfig {
@@ -76,6 +84,9 @@ impl ServeConfig {
             vault: None,
             max_upload_bytes: 4 << 30,
             upload_timeout: Duration::from_secs(3600),
+            rate_per_sec: 20,
+            rate_burst: 100,
+            login_attempts_per_min: 10,
         }
     }
 }
@@ -87,13 +98,24 @@ pub struct ModelGate {
     admission: Arc<Semaphore>,
     /// Jobs running at once.
     workers: Arc<Semaphore>,
+    /// Workers + queue.
+    capacity: usize,
 }
 
 impl ModelGate {
     /// A gate with `workers` concurrent jobs and `queue` waiting ones.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
-        Self { admission: Arc::new(Semaphore::new(workers + queue)), workers: Arc::new(Semaphore::new(workers)) }
+        Self {
+            admission: Arc::new(Semaphore::new(workers + queue)),
+            workers: Arc::new(Semaphore::new(workers)),
+            capacity: workers + queue,
+        }
+    }
+
+    /// Free admission slots and all of them (for metrics).
+    pub fn slots(&self) -> (usize, usize) {
+        (self.admission.available_permits(), self.capacity)
     }
 
     /// Runs `job` on the blocking pool once a worker is free, or fails at once with
@@ -127,6 +149,10 @@ pub struct AppState {
     pub evidence: EvidenceVault,
     /// Settings the server runs with.
     pub config: ServeConfig,
+    /// Per-account and per-login rate limits.
+    pub limits: limits::RateLimits,
+    /// Prometheus metrics.
+    pub metrics: metrics::Metrics,
     /// Woken when this server writes an outbox event (event streams re-read the outbox).
     pub events: tokio::sync::Notify,
     /// Becomes `true` when the server stops, so open event streams end and graceful
@@ -151,7 +177,18 @@ impl AppState {
         // an ingest killed with the previous process left a journal row: undo it first
         evidence.recover().await?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(Self { ids, gate, evidence, config, events: tokio::sync::Notify::new(), shutdown, stop }))
+        let limits = limits::RateLimits::new(config.rate_per_sec, config.rate_burst, config.login_attempts_per_min);
+        Ok(Arc::new(Self {
+            ids,
+            gate,
+            evidence,
+            limits,
+            metrics: metrics::Metrics::default(),
+            config,
+            events: tokio::sync::Notify::new(),
+            shutdown,
+            stop,
+        }))
     }
 }
 
@@ -194,6 +231,14 @@ pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Re
     let addr = listener.local_addr().map_err(|e| ApiError::Internal(e.to_string()))?;
     on_bound(addr);
     let app = router::router(state.clone());
+    let forgetting = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(limits::FORGET_EVERY);
+        loop {
+            every.tick().await;
+            forgetting.limits.forget_idle();
+        }
+    });
     let stopping = state.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

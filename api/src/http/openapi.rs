@@ -18,7 +18,7 @@ use super::routes;
         routes::uploads::begin, routes::uploads::status, routes::uploads::put_part, routes::uploads::complete,
         routes::retention::file_incident, routes::retention::reclassify, routes::retention::place_hold,
         routes::retention::release_holds, routes::cases::open_case, routes::cases::link_evidence,
-        routes::cases::close_case, routes::events::events,
+        routes::cases::close_case, routes::events::events, super::metrics::metrics,
     ),
     components(schemas(super::problem::Problem, super::auth::Role)),
     modifiers(&BearerAuth),

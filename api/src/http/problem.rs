@@ -68,6 +68,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Refused(_)) => StatusCode::FORBIDDEN,
             ApiError::Engine(_) | ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +88,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => Some("a record with the same key already exists; nothing was changed".into()),
             ApiError::Unauthenticated(m) | ApiError::Forbidden(m) => Some((*m).into()),
             ApiError::Overloaded { .. } => Some("the identification queue is full; retry later".into()),
+            ApiError::TooManyRequests { .. } => Some("too many requests for this account; retry later".into()),
             ApiError::RangeNotSatisfiable(size) => {
                 Some(format!("send one byte range within the {size}-byte file, e.g. bytes=0-1023"))
             }
@@ -99,6 +101,9 @@ impl IntoResponse for ApiError {
         let extra = match &self {
             ApiError::Unauthenticated(_) => Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
             ApiError::Overloaded { retry_after_secs } => {
+                Some((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)))
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
                 Some((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)))
             }
             ApiError::RangeNotSatisfiable(size) => {

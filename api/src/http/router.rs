@@ -22,6 +22,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/health", get(routes::health::health))
         .route("/v1/openapi.json", get(openapi::openapi_json))
+        .route("/v1/metrics", get(super::metrics::metrics))
         .route("/v1/auth/login", post(routes::auth::login))
         .route("/v1/identify", post(routes::identify::identify))
         .route("/v1/subjects", post(routes::subjects::enrol))
@@ -48,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     with_limits(api, max_body as u64, timeout)
         .merge(with_limits(footage, state.config.max_upload_bytes, upload_timeout))
         .merge(with_limits(parts, routes::uploads::MAX_PART_SIZE, upload_timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), super::metrics::track))
         .fallback(not_found)
         .with_state(state)
         // outermost, so it also sees the 413/408 produced by the layers above

@@ -67,6 +67,8 @@ pub async fn login(
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType("expected application/json".into()),
         _ => ApiError::BadRequest("expected a JSON object {login, password, device_id}".into()),
     })?;
+    // before the (deliberately slow) hash check, so guessing costs the guesser time
+    state.limits.login(&req.login)?;
     let catalog = state.ids.catalog();
     let user = catalog.user_by_login(&req.login).await?;
     let phc =

@@ -139,5 +139,6 @@ pub async fn identify(
         .await?;
     // subscribers of /v1/events read the outbox row the service just wrote
     state.events.notify_waiters();
+    state.metrics.identification(report.decision, report.modality);
     Ok(Json(report.into()))
 }
