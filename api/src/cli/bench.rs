@@ -32,6 +32,10 @@ pub enum BenchWhat {
     /// Face pipeline: per-probe detect+align+embed latency (optionally beside the Python
     /// reference in the same run) and batched enrolment throughput.
     Face(super::bench_face::FaceArgs),
+    /// Add synthetic face distractors (random unit vectors) to the data dir's catalog.
+    Gallery(super::bench_load::GalleryArgs),
+    /// Fire identifications at a running server with thousands of connections at once.
+    Load(super::bench_load::LoadArgs),
 }
 
 /// Options of `epatrol bench index`.
@@ -76,10 +80,12 @@ pub struct IndexArgs {
 }
 
 /// Runs `epatrol bench ...`.
-pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(data: std::path::PathBuf, a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Index(a) => run_index(a).map(|_| ExitCode::SUCCESS),
         BenchWhat::Face(a) => super::bench_face::run(a).map(|_| ExitCode::SUCCESS),
+        BenchWhat::Gallery(g) => super::bench_load::run_gallery(data, g).map(|_| ExitCode::SUCCESS),
+        BenchWhat::Load(l) => super::bench_load::run_load(l),
     }
 }
 

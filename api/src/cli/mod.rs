@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_face;
+mod bench_load;
 mod common;
 mod demo;
 mod enroll;
@@ -69,7 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(cli.data, a),
         Command::Fingerprint(a) => fingerprint::run(a),
         Command::Models(a) => models::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => bench::run(cli.data, a),
         Command::Serve(a) => serve::run(cli.data, a),
         Command::User(c) => user::run(cli.data, c),
         Command::Vault(c) => vault::run(&cli.data, c),

@@ -119,17 +119,14 @@ fn subject_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Subject> {
     })
 }
 
-impl Catalog {
-    /// Enrols a subject with its templates in one transaction: either all rows are written
-    /// or none. An existing `external_id` is a conflict (nothing is overwritten).
-    pub async fn enroll(&self, s: &NewSubject, templates: &[NewTemplate]) -> Result<(i64, Vec<i64>)> {
-        if s.external_id.trim().is_empty() || s.surname.trim().is_empty() || s.given_name.trim().is_empty() {
-            return Err(StoreError::Invalid("external id, surname and given name are required".into()));
-        }
-        let mut tx = self.pool.begin().await?;
-        let now = now_rfc3339();
-        let f = &s.flags;
-        let res = sqlx::query(
+/// Inserts one subject row inside `tx`; returns its id. An existing `external_id` is a
+/// conflict.
+async fn insert_subject(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, s: &NewSubject, now: &str) -> Result<i64> {
+    if s.external_id.trim().is_empty() || s.surname.trim().is_empty() || s.given_name.trim().is_empty() {
+        return Err(StoreError::Invalid("external id, surname and given name are required".into()));
+    }
+    let f = &s.flags;
+    let res = sqlx::query(
             "INSERT INTO subjects (external_id, surname, given_name, patronymic, date_of_birth, address, \
              convicted, wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -146,19 +143,41 @@ impl Catalog {
         .bind(f.preventive_supervision)
         .bind(f.probation_supervision)
         .bind(f.administrative_supervision)
-        .bind(&now)
-        .execute(&mut *tx)
+        .bind(now)
+        .execute(&mut **tx)
         .await;
-        let subject_id = match res {
-            Ok(r) => r.last_insert_rowid(),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("subject {}", s.external_id)));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    match res {
+        Ok(r) => Ok(r.last_insert_rowid()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict(format!("subject {}", s.external_id)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Catalog {
+    /// Enrols a subject with its templates in one transaction: either all rows are written
+    /// or none. An existing `external_id` is a conflict (nothing is overwritten).
+    pub async fn enroll(&self, s: &NewSubject, templates: &[NewTemplate]) -> Result<(i64, Vec<i64>)> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_rfc3339();
+        let subject_id = insert_subject(&mut tx, s, &now).await?;
         let ids = insert_templates(&mut tx, subject_id, templates, &now).await?;
         tx.commit().await?;
         Ok((subject_id, ids))
+    }
+
+    /// Enrols many subjects in one transaction (bulk loads such as synthetic benchmark
+    /// galleries): all or none.
+    pub async fn enroll_many(&self, batch: &[(NewSubject, Vec<NewTemplate>)]) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_rfc3339();
+        for (s, templates) in batch {
+            let subject_id = insert_subject(&mut tx, s, &now).await?;
+            insert_templates(&mut tx, subject_id, templates, &now).await?;
+        }
+        tx.commit().await?;
+        Ok(batch.len())
     }
 
     /// Adds templates to an existing subject (one transaction).
