@@ -144,6 +144,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             real.push((format!("{set}/{}", s.finger), s.impression, MccTemplate::new(t)));
         }
     }
+    // accuracy of this build's matcher on the same templates (what `epatrol eval fingers
+    // --dataset DIR --cache DIR` reports), so every speed change is checked against it
+    for (set, _) in SETS {
+        let r = eval::run(&root.join(set), &cfg)?;
+        let (g, i) = (r.genuine.as_ref().map_or(0.0, |s| s.mean), r.impostor.as_ref().map_or(0.0, |s| s.mean));
+        md.push(format!(
+            "| FVC EER / FMR100 / FMR1000 / ZeroFMR % (mean genuine {g:.6}, impostor {i:.6}) | {set} | {:.2} / {:.2} / {:.2} / {:.2} | - | - |",
+            r.eer * 100.0,
+            r.fmr100 * 100.0,
+            r.fmr1000 * 100.0,
+            r.zerofmr * 100.0
+        ));
+        report.insert(format!("accuracy_{set}"), serde_json::to_value(&r)?);
+    }
+    // digest of every real pair's score bits: equal digests = bit-identical matcher output
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
+    for i in 0..real.len() {
+        for j in i + 1..real.len() {
+            digest = (digest ^ mcc::similarity(&real[i].2, &real[j].2).to_bits() as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    md.push(format!(
+        "| score digest, all {} real pairs (FNV-1a of the f32 bits) | both | {digest:016x} | - | - |",
+        real.len() * (real.len() - 1) / 2
+    ));
+    report.insert("score_digest".into(), json!(format!("{digest:016x}")));
     let t0 = Instant::now();
     let c0 = thread_cpu_s();
     let mut n = 0u64;

@@ -77,6 +77,11 @@ pub struct MccTemplate {
     pub valid: Vec<[u64; PLANE_WORDS]>,
     /// (cos, sin) of each direction: the δθ gate becomes a branch-free dot product.
     pub dir: Vec<(f32, f32)>,
+    /// Cylinder numbers sorted by direction (`theta`), so the cylinders within δθ of a
+    /// given direction are one circular run of this list.
+    pub by_dir: Vec<u16>,
+    /// `theta` in the order of `by_dir` (ascending).
+    pub sorted_theta: Vec<f32>,
 }
 
 /// Difference of two angles in (-π, π].
@@ -271,6 +276,10 @@ impl MccTemplate {
             out.valid.push(valid);
             out.dir.push((th.cos(), th.sin()));
         }
+        let mut by_dir: Vec<u16> = (0..out.len() as u16).collect();
+        by_dir.sort_by(|&p, &q| out.theta[p as usize].total_cmp(&out.theta[q as usize]).then(p.cmp(&q)));
+        out.sorted_theta = by_dir.iter().map(|&k| out.theta[k as usize]).collect();
+        out.by_dir = by_dir;
         out
     }
 
@@ -348,28 +357,81 @@ fn local_similarity(ca: &[u64; WORDS], va: &[u64; PLANE_WORDS], cb: &[u64; WORDS
 
 /// Similarity of two MCC templates in 0..1 (LSS-R).
 pub fn similarity(a: &MccTemplate, b: &MccTemplate) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static POPCNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *POPCNT.get_or_init(|| std::arch::is_x86_feature_detected!("popcnt")) {
-            // SAFETY: the CPU supports POPCNT (checked at run time just above), which is
-            // the only feature `similarity_popcnt` is compiled for.
-            return unsafe { similarity_popcnt(a, b) };
+    // The scratch buffers are borrowed here, outside the feature-specific function: the
+    // closure of `LocalKey::with` is compiled without the caller's target features.
+    SCRATCH.with(|sc| {
+        let sc = &mut sc.borrow_mut();
+        #[cfg(target_arch = "x86_64")]
+        {
+            static POPCNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            if *POPCNT.get_or_init(|| std::arch::is_x86_feature_detected!("popcnt")) {
+                // SAFETY: the CPU supports POPCNT (checked at run time just above), which
+                // is the only feature `similarity_popcnt` is compiled for.
+                return unsafe { similarity_popcnt(a, b, sc) };
+            }
         }
-    }
-    similarity_impl(a, b)
+        similarity_with::<true>(a, b, sc)
+    })
 }
 
-/// [`similarity_impl`] compiled with the POPCNT instruction: the baseline x86-64 target
+/// [`similarity_with`] compiled with the POPCNT instruction: the baseline x86-64 target
 /// has none, and `count_ones` then becomes a ~12-instruction bit trick per word.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-unsafe fn similarity_popcnt(a: &MccTemplate, b: &MccTemplate) -> f32 {
-    similarity_impl(a, b)
+unsafe fn similarity_popcnt(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
+    similarity_with::<true>(a, b, sc)
 }
 
+/// Per-thread buffers of one comparison, reused so a comparison allocates nothing.
+#[derive(Default)]
+struct Scratch {
+    gamma: Vec<u64>,
+    used_a: Vec<bool>,
+    used_b: Vec<bool>,
+    pairs: Vec<(f32, usize, usize)>,
+    rho: Vec<f32>,
+    px: Vec<[f32; 4]>,
+    d1: Vec<f32>,
+    row_start: Vec<usize>,
+    cols: Vec<u16>,
+    vals: Vec<f32>,
+    lambda0: Vec<f32>,
+    lam: Vec<f32>,
+    next: Vec<f32>,
+    order: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Slack added to the δθ window when picking candidate cylinders by sorted direction:
+/// the exact gate (the cos/sin dot product) still decides, the window only has to
+/// contain every cylinder that can pass it.
+const WINDOW_SLACK: f32 = 1e-3;
+
+/// The run `[start, end)` of `b.by_dir` (indices taken modulo its length) holding every
+/// cylinder of `b` whose direction is within δθ (plus [`WINDOW_SLACK`]) of `theta`.
 #[inline(always)]
-fn similarity_impl(a: &MccTemplate, b: &MccTemplate) -> f32 {
+fn dir_window(b: &MccTemplate, theta: f32) -> (usize, usize) {
+    let nb = b.sorted_theta.len();
+    let s = &b.sorted_theta;
+    let mut lo = theta - DELTA_THETA - WINDOW_SLACK;
+    let mut hi = theta + DELTA_THETA + WINDOW_SLACK;
+    if lo <= -PI {
+        lo += 2.0 * PI;
+        hi += 2.0 * PI;
+    }
+    // the list is conceptually repeated once with +2π: element k ≥ nb is s[k - nb] + 2π
+    let start = s.partition_point(|&t| t < lo);
+    let end = if hi <= PI { s.partition_point(|&t| t <= hi) } else { nb + s.partition_point(|&t| t + 2.0 * PI <= hi) };
+    (start, end.max(start).min(start + nb))
+}
+
+/// The comparison; `WINDOW = false` visits every cylinder pair (the reference the
+/// direction window is tested against: both must give bit-identical scores).
+#[inline(always)]
+fn similarity_with<const WINDOW: bool>(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
     let (na, nb) = (a.len(), b.len());
     if na == 0 || nb == 0 {
         return 0.0;
@@ -377,13 +439,18 @@ fn similarity_impl(a: &MccTemplate, b: &MccTemplate) -> f32 {
     // Local similarities packed as `bits(λ) << 32 | i << 16 | j`: λ ≥ 0, so its f32 bits
     // order like the value and one u64 sort orders the pairs (a float-comparator sort of
     // tuples was a fifth of the comparison time).
-    let mut gamma: Vec<u64> = vec![0; na * nb];
+    let gamma = &mut sc.gamma;
+    gamma.clear();
+    gamma.resize(na * nb, 0);
     let mut len = 0;
-    // |dφ(θa, θb)| ≤ δθ = π/2  ⇔  cos(θa − θb) ≥ 0
+    // |dφ(θa, θb)| ≤ δθ = π/2  ⇔  cos(θa − θb) ≥ 0; only the cylinders of `b` whose
+    // direction is near θa are visited (about half), the gate itself stays exact.
     const _: () = assert!(DELTA_THETA == PI / 2.0);
     for i in 0..na {
         let (ca, va, (ci, si)) = (&a.bits[i], &a.valid[i], a.dir[i]);
-        for j in 0..nb {
+        let (start, end) = if WINDOW { dir_window(b, a.theta[i]) } else { (0, nb) };
+        for k in start..end {
+            let j = if WINDOW { b.by_dir[if k >= nb { k - nb } else { k }] as usize } else { k };
             let (cj, sj) = b.dir[j];
             let l = local_similarity(ca, va, &b.bits[j], &b.valid[j]);
             let l = if ci * cj + si * sj >= 0.0 { l } else { 0.0 };
@@ -397,10 +464,13 @@ fn similarity_impl(a: &MccTemplate, b: &MccTemplate) -> f32 {
     // broken by the larger minutia indices, deterministic).
     gamma.sort_unstable_by(|x, y| y.cmp(x));
     let nr = na.min(nb).min(MAX_NR);
-    let mut used_a = vec![false; na];
-    let mut used_b = vec![false; nb];
-    let mut pairs: Vec<(f32, usize, usize)> = Vec::with_capacity(nr);
-    for &g in &gamma {
+    let (used_a, used_b, pairs) = (&mut sc.used_a, &mut sc.used_b, &mut sc.pairs);
+    used_a.clear();
+    used_a.resize(na, false);
+    used_b.clear();
+    used_b.resize(nb, false);
+    pairs.clear();
+    for &g in gamma.iter() {
         let (l, i, j) = (f32::from_bits((g >> 32) as u32), ((g >> 16) & 0xFFFF) as usize, (g & 0xFFFF) as usize);
         if !used_a[i] && !used_b[j] {
             used_a[i] = true;
@@ -419,21 +489,35 @@ fn similarity_impl(a: &MccTemplate, b: &MccTemplate) -> f32 {
         return pairs[0].0 / np as f32;
     }
     // ρ(t, k): compatibility of pair t and pair k (distances, relative directions, and
-    // the angle each minutia makes with the segment joining them).
-    let mut rho = vec![0f32; n * n];
+    // the angle each minutia makes with the segment joining them). The pairs'
+    // coordinates are gathered first so the distance test runs over contiguous arrays
+    // (vectorised); only pairs that pass it reach the trigonometry.
+    let (px, d1s) = (&mut sc.px, &mut sc.d1);
+    px.clear();
+    px.extend(pairs.iter().map(|&(_, i, j)| [a.x[i], a.y[i], b.x[j], b.y[j]]));
+    let rho = &mut sc.rho;
+    rho.clear();
+    rho.resize(n * n, 0.0);
     for t in 0..n {
         let (_, at, bt) = pairs[t];
-        for k in t + 1..n {
-            let (_, ak, bk) = pairs[k];
-            let (dxa, dya) = (a.x[ak] - a.x[at], a.y[ak] - a.y[at]);
-            let (dxb, dyb) = (b.x[bk] - b.x[bt], b.y[bk] - b.y[bt]);
-            // sqrt of the sum, not hypot: no overflow is possible at these magnitudes and
-            // libm's hypotf was 7 % of the comparison time.
-            let d1 = ((dxa * dxa + dya * dya).sqrt() - (dxb * dxb + dyb * dyb).sqrt()).abs();
+        let [xat, yat, xbt, ybt] = px[t];
+        d1s.clear();
+        // sqrt of the sum, not hypot: no overflow is possible at these magnitudes and
+        // libm's hypotf was 7 % of the comparison time.
+        d1s.extend(px[t + 1..].iter().map(|&[xak, yak, xbk, ybk]| {
+            let (dxa, dya) = (xak - xat, yak - yat);
+            let (dxb, dyb) = (xbk - xbt, ybk - ybt);
+            ((dxa * dxa + dya * dya).sqrt() - (dxb * dxb + dyb * dyb).sqrt()).abs()
+        }));
+        for (k, &d1) in (t + 1..n).zip(d1s.iter()) {
             if d1 > 15.0 {
                 // Z(d1 ≥ 15) < 1e-7: incompatible, skip the trigonometry
                 continue;
             }
+            let (_, ak, bk) = pairs[k];
+            let [xak, yak, xbk, ybk] = px[k];
+            let (dxa, dya) = (xak - xat, yak - yat);
+            let (dxb, dyb) = (xbk - xbt, ybk - ybt);
             let d2 = dphi(dphi(a.theta[at], a.theta[ak]), dphi(b.theta[bt], b.theta[bk])).abs();
             let ra = dphi(a.theta[at], fast_atan2(dya, dxa));
             let rb = dphi(b.theta[bt], fast_atan2(dyb, dxb));
@@ -443,19 +527,42 @@ fn similarity_impl(a: &MccTemplate, b: &MccTemplate) -> f32 {
             rho[k * n + t] = r;
         }
     }
-    let lambda0: Vec<f32> = pairs.iter().map(|p| p.0).collect();
-    let mut lam = lambda0.clone();
-    let mut next = vec![0f32; n];
+    // Most ρ are 0 (the distance test fails for most pairs of pairs), so relaxation runs
+    // over each row's non-zero entries, in column order: the sums add exactly the same
+    // terms in the same order as the dense rows (a zero term adds +0), bit for bit.
+    let (row_start, cols, vals) = (&mut sc.row_start, &mut sc.cols, &mut sc.vals);
+    row_start.clear();
+    cols.clear();
+    vals.clear();
+    for t in 0..n {
+        row_start.push(cols.len());
+        for (k, &r) in rho[t * n..(t + 1) * n].iter().enumerate() {
+            if r != 0.0 {
+                cols.push(k as u16);
+                vals.push(r);
+            }
+        }
+    }
+    row_start.push(cols.len());
+    let (lambda0, lam, next) = (&mut sc.lambda0, &mut sc.lam, &mut sc.next);
+    lambda0.clear();
+    lambda0.extend(pairs.iter().map(|p| p.0));
+    lam.clear();
+    lam.extend_from_slice(lambda0);
+    next.clear();
+    next.resize(n, 0.0);
     for _ in 0..N_REL {
         for t in 0..n {
-            let row = &rho[t * n..(t + 1) * n];
-            let s: f32 = row.iter().zip(&lam).map(|(r, l)| r * l).sum();
+            let (c, v) = (&cols[row_start[t]..row_start[t + 1]], &vals[row_start[t]..row_start[t + 1]]);
+            let s: f32 = c.iter().zip(v).map(|(&k, r)| r * lam[k as usize]).sum();
             next[t] = W_R * lam[t] + (1.0 - W_R) * s / (n - 1) as f32;
         }
-        std::mem::swap(&mut lam, &mut next);
+        std::mem::swap(lam, next);
     }
     // Efficiency ε = λ_final / λ_initial picks the pairs relaxation supported most.
-    let mut order: Vec<usize> = (0..n).collect();
+    let order = &mut sc.order;
+    order.clear();
+    order.extend(0..n);
     order.sort_unstable_by(|&p, &q| (lam[q] / lambda0[q]).total_cmp(&(lam[p] / lambda0[p])));
     let take = np.min(n);
     order[..take].iter().map(|&t| lam[t]).sum::<f32>() / np as f32
@@ -537,6 +644,60 @@ mod tests {
         for (i, &v) in SQRT_TABLE.0.iter().enumerate() {
             assert!((v - (i as f32).sqrt()).abs() <= 1e-6 * v.max(1.0), "{i}");
         }
+    }
+
+    #[test]
+    fn direction_window_gives_the_exhaustive_scores() {
+        let mut sc = Scratch::default();
+        for seed in 0..60u64 {
+            let a = MccTemplate::new(&random_template(seed, 20 + (seed as usize % 40)));
+            let b = MccTemplate::new(&rotated(
+                &random_template(seed / 2, 25 + (seed as usize % 30)),
+                seed as f32 * 0.37,
+                5.0,
+                -3.0,
+            ));
+            let fast = similarity_with::<true>(&a, &b, &mut sc);
+            let exhaustive = similarity_with::<false>(&a, &b, &mut sc);
+            assert_eq!(fast.to_bits(), exhaustive.to_bits(), "seed {seed}: {fast} vs {exhaustive}");
+            assert_eq!(similarity(&a, &b).to_bits(), fast.to_bits());
+        }
+        // directions at the window's edges and the ±π seam
+        let edge = |angles: &[f32]| {
+            let minutiae = angles
+                .iter()
+                .enumerate()
+                .map(|(k, &angle)| Minutia {
+                    x: 100.0 + 13.0 * (k % 6) as f32,
+                    y: 100.0 + 17.0 * (k / 6) as f32,
+                    angle,
+                    kind: MinutiaKind::Ending,
+                    quality: 0.8,
+                })
+                .collect();
+            MccTemplate::new(&Template { width: 300, height: 400, ppi: 500.0, quality: 0, minutiae })
+        };
+        let h = PI / 2.0;
+        let angles: Vec<f32> = [-PI + 1e-6, PI, 0.0, h, -h, h + 1e-4, -h - 1e-4, PI - h, -PI + h, 1.0, -2.5, 3.0]
+            .iter()
+            .cycle()
+            .take(24)
+            .enumerate()
+            .map(|(k, &t)| if k < 12 { t } else { norm_angle(t + 0.0005) })
+            .collect();
+        let (a, b) = (edge(&angles), edge(&angles.iter().rev().copied().collect::<Vec<_>>()));
+        for i in 0..a.len() {
+            let (start, end) = dir_window(&b, a.theta[i]);
+            for j in 0..b.len() {
+                let pass = a.dir[i].0 * b.dir[j].0 + a.dir[i].1 * b.dir[j].1 >= 0.0;
+                let inside = (start..end).any(|k| b.by_dir[k % b.len()] as usize == j);
+                assert!(!pass || inside, "cylinder {j} passes the gate for {i} but is outside the window");
+            }
+        }
+        assert_eq!(
+            similarity_with::<true>(&a, &b, &mut sc).to_bits(),
+            similarity_with::<false>(&a, &b, &mut sc).to_bits()
+        );
     }
 
     #[test]
