@@ -52,3 +52,52 @@ async fn enroll_reopen_and_conflicts_change_nothing() {
     cat.audit("cli:test", "", "identify", Some(sid), "match", &serde_json::json!({"score": 0.9})).await.unwrap();
     assert_eq!(cat.audit_tail(10).await.unwrap()[0].outcome, "match");
 }
+
+/// Personal fields are ciphertext in the SQLite file, plaintext through the catalog;
+/// another key cannot read them; rows from before encryption are encrypted at open.
+#[tokio::test]
+async fn personal_fields_are_encrypted_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::open_in(dir.path()).await.unwrap();
+    let mut s = subject("ENC-1");
+    s.surname = "Kovalchuk".into();
+    s.address = "12 Khreshchatyk St, Kyiv".into();
+    let (id, _) = cat.enroll(&s, &[template("e1")]).await.unwrap();
+    assert_eq!(cat.subject(id).await.unwrap().data.surname, "Kovalchuk");
+    // a legacy row, written in plain text by an older version
+    sqlx::query(
+        "INSERT INTO subjects (external_id, surname, given_name, patronymic, date_of_birth, address, convicted, \
+         wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at) \
+         VALUES ('OLD-1', 'Plainova', 'Olha', '', '1970-01-01', 'Old Street 1', 0, 0, 0, 0, 0, 0, '2026-01-01T00:00:00Z')",
+    )
+    .execute(cat.pool())
+    .await
+    .unwrap();
+    cat.close().await;
+
+    // the file holds no personal text once the legacy row is encrypted at the next open
+    let cat = Catalog::open_in(dir.path()).await.unwrap();
+    let old = cat.subject_by_external_id("OLD-1").await.unwrap();
+    assert_eq!((old.data.surname.as_str(), old.data.address.as_str()), ("Plainova", "Old Street 1"));
+    let raw: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT external_id, surname, address FROM subjects").fetch_all(cat.pool()).await.unwrap();
+    for (ext, surname, address) in &raw {
+        assert!(surname.starts_with("enc:v1:") && address.starts_with("enc:v1:"), "{ext}: {surname} / {address}");
+    }
+    cat.close().await;
+    let bytes = std::fs::read(dir.path().join("catalog.sqlite")).unwrap();
+    let wal = std::fs::read(dir.path().join("catalog.sqlite-wal")).unwrap_or_default();
+    for needle in ["Kovalchuk", "Khreshchatyk", "Plainova", "Old Street"] {
+        let hit = |b: &[u8]| b.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(!hit(&bytes), "{needle} in the database file");
+        assert!(!hit(&wal), "{needle} in the WAL file");
+    }
+
+    // a copy of the catalog with another key opens, but personal fields do not
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("catalog.sqlite"), other.path().join("catalog.sqlite")).unwrap();
+    let cat = Catalog::open_in(other.path()).await.unwrap();
+    let e = cat.subject(id).await.unwrap_err().to_string();
+    assert!(e.contains("does not open with this key") && !e.contains("enc:v1"), "{e}");
+    cat.close().await;
+}

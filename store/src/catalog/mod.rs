@@ -3,6 +3,7 @@
 //! One type, [`Catalog`], with domain methods split by resource into submodules.
 
 mod audit;
+pub mod crypto;
 pub mod evidence;
 pub mod incidents;
 mod outbox;
@@ -33,6 +34,7 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 pub struct Catalog {
     pool: SqlitePool,
     path: PathBuf,
+    cipher: std::sync::Arc<crypto::FieldCipher>,
 }
 
 impl Catalog {
@@ -42,7 +44,9 @@ impl Catalog {
         Self::open(&data_dir.join(CATALOG_FILE)).await
     }
 
-    /// Opens (creating if needed) the SQLite file at `path` and applies pending migrations.
+    /// Opens (creating if needed) the SQLite file at `path`, applies pending migrations and
+    /// loads the field key (env, else `keys/` beside the file); subject rows written before
+    /// encryption existed are encrypted now.
     pub async fn open(path: &Path) -> Result<Self> {
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
@@ -51,10 +55,17 @@ impl Catalog {
             // WAL + NORMAL is durable across process crashes; FULL adds power-loss durability
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // overwrite freed space, so personal text replaced by ciphertext (or deleted)
+            // does not linger in free pages of the file
+            .pragma("secure_delete", "ON")
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, path: path.to_path_buf() })
+        let keys = path.parent().unwrap_or(Path::new(".")).join("keys");
+        let cipher = std::sync::Arc::new(crypto::FieldCipher::load_or_create(&keys)?);
+        let catalog = Self { pool, path: path.to_path_buf(), cipher };
+        catalog.encrypt_legacy_subjects().await?;
+        Ok(catalog)
     }
 
     /// The connection pool, for modules that add their own queries.

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::crypto::FieldCipher;
 use super::{Catalog, now_rfc3339};
 use crate::error::{Result, StoreError};
 
@@ -96,16 +97,26 @@ pub struct TemplateRow {
 const SUBJECT_COLUMNS: &str = "id, external_id, surname, given_name, patronymic, date_of_birth, address, \
      convicted, wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at";
 
-fn subject_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Subject> {
+/// The personal columns of `subjects`, encrypted at rest (see [`super::crypto`]).
+pub(crate) const PERSONAL_COLUMNS: [&str; 5] = ["surname", "given_name", "patronymic", "date_of_birth", "address"];
+
+/// Associated data binding an encrypted value to its row and column.
+pub(crate) fn field_aad(external_id: &str, column: &str) -> String {
+    format!("subjects/{external_id}/{column}")
+}
+
+fn subject_from_row(cipher: &FieldCipher, r: &sqlx::sqlite::SqliteRow) -> Result<Subject> {
+    let external_id: String = r.try_get("external_id")?;
+    let field = |c: &str| -> Result<String> { cipher.open(&field_aad(&external_id, c), &r.try_get::<String, _>(c)?) };
     Ok(Subject {
         id: r.try_get("id")?,
         data: NewSubject {
-            external_id: r.try_get("external_id")?,
-            surname: r.try_get("surname")?,
-            given_name: r.try_get("given_name")?,
-            patronymic: r.try_get("patronymic")?,
-            date_of_birth: r.try_get("date_of_birth")?,
-            address: r.try_get("address")?,
+            surname: field("surname")?,
+            given_name: field("given_name")?,
+            patronymic: field("patronymic")?,
+            date_of_birth: field("date_of_birth")?,
+            address: field("address")?,
+            external_id,
             flags: Flags {
                 convicted: r.try_get("convicted")?,
                 wanted: r.try_get("wanted")?,
@@ -121,22 +132,28 @@ fn subject_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Subject> {
 
 /// Inserts one subject row inside `tx`; returns its id. An existing `external_id` is a
 /// conflict.
-async fn insert_subject(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, s: &NewSubject, now: &str) -> Result<i64> {
+async fn insert_subject(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    cipher: &FieldCipher,
+    s: &NewSubject,
+    now: &str,
+) -> Result<i64> {
     if s.external_id.trim().is_empty() || s.surname.trim().is_empty() || s.given_name.trim().is_empty() {
         return Err(StoreError::Invalid("external id, surname and given name are required".into()));
     }
     let f = &s.flags;
+    let seal = |c: &str, v: &str| cipher.seal(&field_aad(&s.external_id, c), v);
     let res = sqlx::query(
             "INSERT INTO subjects (external_id, surname, given_name, patronymic, date_of_birth, address, \
              convicted, wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.external_id)
-        .bind(&s.surname)
-        .bind(&s.given_name)
-        .bind(&s.patronymic)
-        .bind(&s.date_of_birth)
-        .bind(&s.address)
+        .bind(seal("surname", &s.surname)?)
+        .bind(seal("given_name", &s.given_name)?)
+        .bind(seal("patronymic", &s.patronymic)?)
+        .bind(seal("date_of_birth", &s.date_of_birth)?)
+        .bind(seal("address", &s.address)?)
         .bind(f.convicted)
         .bind(f.wanted)
         .bind(f.missing)
@@ -161,7 +178,7 @@ impl Catalog {
     pub async fn enroll(&self, s: &NewSubject, templates: &[NewTemplate]) -> Result<(i64, Vec<i64>)> {
         let mut tx = self.pool.begin().await?;
         let now = now_rfc3339();
-        let subject_id = insert_subject(&mut tx, s, &now).await?;
+        let subject_id = insert_subject(&mut tx, &self.cipher, s, &now).await?;
         let ids = insert_templates(&mut tx, subject_id, templates, &now).await?;
         tx.commit().await?;
         Ok((subject_id, ids))
@@ -173,7 +190,7 @@ impl Catalog {
         let mut tx = self.pool.begin().await?;
         let now = now_rfc3339();
         for (s, templates) in batch {
-            let subject_id = insert_subject(&mut tx, s, &now).await?;
+            let subject_id = insert_subject(&mut tx, &self.cipher, s, &now).await?;
             insert_templates(&mut tx, subject_id, templates, &now).await?;
         }
         tx.commit().await?;
@@ -202,7 +219,7 @@ impl Catalog {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("subject {id}")))?;
-        subject_from_row(&row)
+        subject_from_row(&self.cipher, &row)
     }
 
     /// A subject by external id.
@@ -212,7 +229,7 @@ impl Catalog {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound("subject".into()))?;
-        subject_from_row(&row)
+        subject_from_row(&self.cipher, &row)
     }
 
     /// Number of subjects and templates.
@@ -275,4 +292,44 @@ async fn insert_templates(
         }
     }
     Ok(ids)
+}
+
+impl Catalog {
+    /// Encrypts the personal fields of rows written in plain text (catalogs from before
+    /// encryption at rest), one transaction; a no-op once every row is encrypted.
+    pub(crate) async fn encrypt_legacy_subjects(&self) -> Result<u64> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, external_id, {} FROM subjects WHERE surname NOT LIKE '{}%'",
+            PERSONAL_COLUMNS.join(", "),
+            super::crypto::PREFIX
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let external_id: String = r.try_get("external_id")?;
+            for c in PERSONAL_COLUMNS {
+                let v: String = r.try_get(c)?;
+                if v.starts_with(super::crypto::PREFIX) {
+                    continue;
+                }
+                let sealed = self.cipher.seal(&field_aad(&external_id, c), &v)?;
+                sqlx::query(&format!("UPDATE subjects SET {c} = ? WHERE id = ?"))
+                    .bind(sealed)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        // rebuild the file and empty the WAL, so no page still holds the plain text
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        tracing::info!(rows = rows.len(), "encrypted personal fields of legacy subject rows");
+        Ok(rows.len() as u64)
+    }
 }
