@@ -114,8 +114,8 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     };
     let form = Form::new()
         .text("record", json!({"external_id": "P-F", "surname": "Print", "given_name": "Only"}).to_string())
-        .part("finger", Part::bytes(fvc("101_1.tif")))
-        .part("finger", Part::bytes(fvc("101_2.tif")));
+        .part("finger_2", Part::bytes(fvc("101_1.tif")))
+        .part("finger_2", Part::bytes(fvc("101_2.tif")));
     let r = http
         .post(s.url("/v1/subjects"))
         .bearer_auth(&admin)
@@ -265,6 +265,20 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     let ids: Vec<i64> = resumed.iter().map(|e| e["id"].as_str().unwrap().parse().unwrap()).collect();
     let from: i64 = second.parse().unwrap();
     assert_eq!(ids, [from + 1, from + 2, from + 3], "resumes right after the last id seen");
+
+    // finger positions: P-F was enrolled as finger 2 (right index); a probe sent as
+    // another finger is not compared with it, one sent as finger 2 or unknown is
+    let by_finger = |field: &'static str| Form::new().part(field, Part::bytes(fvc("101_5.tif")));
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", by_finger("finger_2")).await.json().await.unwrap();
+    assert_eq!((body["decision"].as_str(), body["person"]["external_id"].as_str()), (Some("match"), Some("P-F")));
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", by_finger("finger_7")).await.json().await.unwrap();
+    assert_eq!(body["decision"], "no_match", "another finger: {body}");
+    problem(
+        identify(&http, &s, Some(&patrol), "tab-1", by_finger("finger_11")).await,
+        StatusCode::BAD_REQUEST,
+        "pos 11",
+    )
+    .await;
 
     // bad input: clean problem+json, never a 500
     let r = http

@@ -125,6 +125,18 @@ pub struct IdentifyReport {
     pub audit_id: i64,
 }
 
+/// An enrolment image that failed: the caller's fault (unreadable, unusable, invalid)
+/// is a 400 naming the image; anything else (a model that failed to load or run) stays
+/// the server error it is.
+fn image_error(label: &str, e: EngineError) -> ApiError {
+    match e {
+        EngineError::BadInput(_) | EngineError::Rejected(_) | EngineError::Invalid(_) => {
+            ApiError::BadRequest(format!("{label}: {e}"))
+        }
+        other => ApiError::Engine(other),
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -199,7 +211,7 @@ impl IdentificationService {
         let mut finger_rows = Vec::with_capacity(prints.len());
         let mut finger_templates = Vec::with_capacity(prints.len());
         for (f, e) in fingers.iter().zip(prints) {
-            let e = e.map_err(|e| ApiError::BadRequest(format!("{}: {e}", f.label)))?;
+            let e = e.map_err(|e| image_error(&f.label, e))?;
             finger_rows.push(NewTemplate {
                 modality: "finger".into(),
                 model: FINGER_MODEL.into(),
@@ -238,7 +250,7 @@ impl IdentificationService {
         let mut qualities = Vec::new();
         let mut vectors = Vec::new();
         for (img, t) in images.iter().zip(extracted) {
-            let t = t.map_err(|e| ApiError::BadRequest(format!("{}: {e}", img.label)))?;
+            let t = t.map_err(|e| image_error(&img.label, e))?;
             let q = t.quality.expect("probe path measures quality");
             templates.push(NewTemplate {
                 modality: "face".into(),

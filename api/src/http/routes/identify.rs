@@ -16,7 +16,7 @@ use axum::extract::{Multipart, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::read_parts;
+use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
@@ -33,8 +33,10 @@ pub struct IdentifyForm {
     /// Frontal face photo (JPEG, PNG, BMP, TIFF, PGM, WebP); required without `finger`.
     #[schema(value_type = Option<String>, format = Binary)]
     face: Option<Vec<u8>>,
-    /// Fingerprint image (PNG, BMP, TIFF, PGM, JPEG; 500 ppi unless the file says
-    /// otherwise); tried first. Required without `face`.
+    /// Fingerprint image (PNG, BMP, TIFF, PGM, JPEG, WSQ; 500 ppi unless the file says
+    /// otherwise); tried first. Required without `face`. Position unknown: compared with
+    /// every enrolled finger. Send it as `finger_1` … `finger_10` instead to give the ISO
+    /// position (1 right thumb … 10 left little) and compare with that finger only.
     #[schema(value_type = Option<String>, format = Binary)]
     finger: Option<Vec<u8>>,
 }
@@ -110,17 +112,20 @@ pub async fn identify(
     form: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Json<IdentifyResponse>> {
     caller.require(&[Role::Patrol])?;
-    let parts = read_parts(form?, &["face", "finger"], 2).await?;
-    let take = |name: &str| parts.iter().find(|p| p.0 == name).map(|p| p.1.to_vec());
-    let (face, finger) = (take("face"), take("finger"));
+    let allowed: Vec<&str> = std::iter::once("face").chain(FINGER_FIELDS).collect();
+    let parts = read_parts(form?, &allowed, 2).await?;
+    let face = parts.iter().find(|p| p.0 == "face").map(|p| p.1.to_vec());
+    let finger = parts.iter().find_map(|p| finger_position(&p.0).map(|pos| (pos, p.1.to_vec())));
     if parts.len() == 2 && (face.is_none() || finger.is_none()) {
-        return Err(ApiError::BadRequest("give each of `face` and `finger` at most once".into()));
+        return Err(ApiError::BadRequest(
+            "give one `face` and one fingerprint (`finger` or `finger_N`) at most".into(),
+        ));
     }
     if face.is_none() && finger.is_none() {
         return Err(ApiError::BadRequest("form field `face` or `finger` (an image) is required".into()));
     }
     let face = face.map(|bytes| Probe { label: "face".into(), bytes });
-    let finger = finger.map(|bytes| FingerProbe { label: "finger".into(), bytes, position: 0 });
+    let finger = finger.map(|(position, bytes)| FingerProbe { label: "finger".into(), bytes, position });
     let svc = state.ids.clone();
     let report = state
         .gate

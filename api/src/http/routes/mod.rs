@@ -88,3 +88,40 @@ pub fn client_integrity(e: epatrol_store::StoreError) -> ApiError {
         other => other.into(),
     }
 }
+
+/// Form field names of fingerprint images: `finger` (position unknown, matches any
+/// finger) or `finger_1` … `finger_10` (ISO/IEC 19794-2 position: 1 right thumb … 5 right
+/// little, 6 left thumb … 10 left little).
+pub const FINGER_FIELDS: [&str; 11] = [
+    "finger",
+    "finger_1",
+    "finger_2",
+    "finger_3",
+    "finger_4",
+    "finger_5",
+    "finger_6",
+    "finger_7",
+    "finger_8",
+    "finger_9",
+    "finger_10",
+];
+
+/// The finger position a form field name stands for, if it is a fingerprint field.
+pub fn finger_position(field: &str) -> Option<u8> {
+    FINGER_FIELDS.iter().position(|f| *f == field).map(|p| p as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finger_fields_map_to_iso_positions() {
+        assert_eq!(finger_position("finger"), Some(0));
+        assert_eq!(finger_position("finger_1"), Some(1));
+        assert_eq!(finger_position("finger_10"), Some(10));
+        for other in ["finger_0", "finger_11", "face", "finger_", "Finger"] {
+            assert_eq!(finger_position(other), None, "{other}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::read_parts;
+use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
@@ -53,8 +53,9 @@ pub struct EnrolForm {
     /// Face photos (repeat the field).
     #[schema(value_type = Vec<String>, format = Binary)]
     face: Vec<Vec<u8>>,
-    /// Fingerprint images (repeat the field; finger position unknown). One to ten images
-    /// in all, faces and prints together.
+    /// Fingerprint images (repeat the field), position unknown. Use `finger_1` …
+    /// `finger_10` to give the ISO position (1 right thumb … 10 left little). One to ten
+    /// images in all, faces and prints together.
     #[schema(value_type = Vec<String>, format = Binary)]
     finger: Vec<Vec<u8>>,
 }
@@ -93,7 +94,8 @@ pub async fn enrol(
     form: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Enrolled>)> {
     caller.require(&[Role::Admin])?;
-    let parts = read_parts(form?, &["record", "face", "finger"], MAX_ENROL_IMAGES + 1).await?;
+    let allowed: Vec<&str> = ["record", "face"].into_iter().chain(FINGER_FIELDS).collect();
+    let parts = read_parts(form?, &allowed, MAX_ENROL_IMAGES + 1).await?;
     let mut record = None;
     let mut faces = Vec::new();
     let mut fingers = Vec::new();
@@ -105,9 +107,9 @@ pub async fn enrol(
             let r: SubjectRecord = serde_json::from_slice(&bytes)
                 .map_err(|_| ApiError::BadRequest("`record` must be a JSON subject record".into()))?;
             record = Some(r);
-        } else if name == "finger" {
+        } else if let Some(position) = finger_position(&name) {
             let label = format!("finger #{}", fingers.len() + 1);
-            fingers.push(FingerProbe { label, bytes: bytes.to_vec(), position: 0 });
+            fingers.push(FingerProbe { label, bytes: bytes.to_vec(), position });
         } else {
             // labels are ours, not the client's file names, so errors quote nothing personal
             faces.push(Probe { label: format!("face #{}", faces.len() + 1), bytes: bytes.to_vec() });
