@@ -534,3 +534,68 @@ async fn http_rate_limits_per_account_and_login_and_prometheus_metrics() {
         assert!(!text.contains(secret), "metrics must not name {secret}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().to_path_buf();
+    let s = Server::start(&data, &[]);
+    let http = reqwest::Client::new();
+    let admin = token(&http, &s, "admin", &s.admin_password, "ws-0").await;
+    let post = |tok: &str, dev: &str, path: &str, body: Option<Value>| {
+        let rq = http.post(s.url(path)).bearer_auth(tok).header("x-device-id", dev);
+        match body {
+            Some(b) => rq.json(&b).send(),
+            None => rq.send(),
+        }
+    };
+    let r = post(&admin, "ws-0", "/v1/users", Some(json!({"login": "p9", "role": "patrol"}))).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let password = created["password"].as_str().unwrap().to_string();
+    assert_eq!(password.len(), 64);
+    let again = post(&admin, "ws-0", "/v1/users", Some(json!({"login": "p9", "role": "patrol"}))).await.unwrap();
+    problem(again, StatusCode::CONFLICT, "same login").await;
+    let bad = post(&admin, "ws-0", "/v1/users", Some(json!({"login": "p10", "role": "king"}))).await.unwrap();
+    problem(bad, StatusCode::BAD_REQUEST, "unknown role").await;
+
+    // the one-time password works; a patrol officer may not administer
+    let p9 = token(&http, &s, "p9", &password, "tab-9").await;
+    let r = post(&p9, "tab-9", "/v1/users", Some(json!({"login": "x", "role": "admin"}))).await.unwrap();
+    problem(r, StatusCode::FORBIDDEN, "patrol creates an account").await;
+    let audit = |tok: &str, dev: &str| http.get(s.url("/v1/audit")).bearer_auth(tok).header("x-device-id", dev).send();
+    problem(audit(&p9, "tab-9").await.unwrap(), StatusCode::FORBIDDEN, "token accepted, role refused").await;
+
+    // a lost tablet: disabling the device kills its token and its logins, until re-enabled
+    assert_eq!(post(&admin, "ws-0", "/v1/devices/tab-9/disable", None).await.unwrap().status(), StatusCode::NO_CONTENT);
+    problem(audit(&p9, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "token of a disabled device").await;
+    problem(login(&http, &s, "p9", &password, "tab-9").await, StatusCode::FORBIDDEN, "login from it").await;
+    assert_eq!(post(&admin, "ws-0", "/v1/devices/tab-9/enable", None).await.unwrap().status(), StatusCode::NO_CONTENT);
+    problem(audit(&p9, "tab-9").await.unwrap(), StatusCode::FORBIDDEN, "device back").await;
+    problem(post(&admin, "ws-0", "/v1/devices/nope/disable", None).await.unwrap(), StatusCode::NOT_FOUND, "no device")
+        .await;
+
+    // a disabled account: tokens and logins refused; administrators cannot lock themselves out
+    assert_eq!(post(&admin, "ws-0", "/v1/users/p9/disable", None).await.unwrap().status(), StatusCode::NO_CONTENT);
+    problem(audit(&p9, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "token of a disabled account").await;
+    problem(login(&http, &s, "p9", &password, "tab-9").await, StatusCode::UNAUTHORIZED, "login disabled").await;
+    problem(post(&admin, "ws-0", "/v1/users/admin/disable", None).await.unwrap(), StatusCode::BAD_REQUEST, "self")
+        .await;
+    problem(post(&admin, "ws-0", "/v1/users/ghost/disable", None).await.unwrap(), StatusCode::NOT_FOUND, "ghost").await;
+    assert_eq!(post(&admin, "ws-0", "/v1/users/p9/enable", None).await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    // logout revokes exactly the presented token
+    let t1 = token(&http, &s, "p9", &password, "tab-9").await;
+    let t2 = token(&http, &s, "p9", &password, "tab-9").await;
+    assert_eq!(post(&t1, "tab-9", "/v1/auth/logout", None).await.unwrap().status(), StatusCode::NO_CONTENT);
+    problem(audit(&t1, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "revoked").await;
+    problem(audit(&t2, "tab-9").await.unwrap(), StatusCode::FORBIDDEN, "the other token still works").await;
+
+    let cat = Catalog::open_in(&data).await.unwrap();
+    let rows = cat.audit_tail(200).await.unwrap();
+    for action in ["user.create", "device.disable", "device.enable", "user.disable", "user.enable", "logout"] {
+        assert!(rows.iter().any(|r| r.action == action), "{action} not audited");
+    }
+    assert!(!rows.iter().any(|r| r.detail.contains(&password)), "the one-time password is never logged");
+    cat.close().await;
+}

@@ -19,6 +19,8 @@ use super::routes;
         routes::retention::file_incident, routes::retention::reclassify, routes::retention::place_hold,
         routes::retention::release_holds, routes::cases::open_case, routes::cases::link_evidence,
         routes::cases::close_case, routes::events::events, super::metrics::metrics,
+        routes::admin::create_user, routes::admin::disable_user, routes::admin::enable_user,
+        routes::admin::disable_device, routes::admin::enable_device, routes::admin::logout,
     ),
     components(schemas(super::problem::Problem, super::auth::Role)),
     modifiers(&BearerAuth),

@@ -174,6 +174,25 @@ impl Catalog {
         .transpose()
     }
 
+    /// Disables (or re-enables) an account; its tokens stop working at once.
+    pub async fn set_user_disabled(&self, login: &str, disabled: bool) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET disabled = ? WHERE login = ?")
+            .bind(disabled)
+            .bind(login)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound("account".into()));
+        }
+        Ok(())
+    }
+
+    /// Deletes one token (logout); returns whether it existed.
+    pub async fn revoke_token(&self, token_sha256: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM tokens WHERE token_sha256 = ?").bind(token_sha256).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Deletes tokens that expired before `now` (unix seconds); returns how many.
     pub async fn purge_expired_tokens(&self, now: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= ?").bind(now).execute(&self.pool).await?.rows_affected())

@@ -1,5 +1,6 @@
 //! Handlers, one module per resource, and the multipart reader they share.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cases;

@@ -1,0 +1,146 @@
+//! Account and device administration (administrators) and logout (everyone): create an
+//! account with a one-time password, disable or re-enable accounts and devices (their
+//! tokens stop working at once), revoke one's own token. Every change is audited.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::json_body;
+use crate::error::{ApiError, Result};
+use crate::http::AppState;
+use crate::http::auth::{Caller, Role, hash_password, random_secret, token_digest};
+use crate::http::problem::Problem;
+
+/// Body of `POST /v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login (1-64 printable characters).
+    pub login: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A created account and its one-time password (shown once; only its hash is kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    /// Login.
+    pub login: String,
+    /// Role.
+    pub role: Role,
+    /// One-time password: hand it to the officer; it is not stored and cannot be shown again.
+    pub password: String,
+}
+
+/// Creates an account (admin).
+#[utoipa::path(
+    post, path = "/v1/users", tag = "admin", request_body = NewUser,
+    responses(
+        (status = 201, body = CreatedUser),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_user(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: std::result::Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedUser>)> {
+    caller.require(&[Role::Admin])?;
+    let b = json_body(body)?;
+    let password = random_secret();
+    let hash = tokio::task::spawn_blocking({
+        let p = password.clone();
+        move || hash_password(&p)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let cat = state.ids.catalog();
+    cat.create_user(&b.login, b.role.as_str(), &hash).await?;
+    let detail = serde_json::json!({"login": b.login, "role": b.role.as_str()});
+    cat.audit(&caller.login, &caller.device_id, "user.create", None, "ok", &detail).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { login: b.login, role: b.role, password })))
+}
+
+async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool) -> Result<StatusCode> {
+    caller.require(&[Role::Admin])?;
+    if disabled && login == caller.login {
+        return Err(ApiError::BadRequest("administrators cannot disable their own account".into()));
+    }
+    let cat = state.ids.catalog();
+    cat.set_user_disabled(login, disabled).await?;
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"login": login})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_device(state: &AppState, caller: &Caller, device: &str, disabled: bool) -> Result<StatusCode> {
+    caller.require(&[Role::Admin])?;
+    let cat = state.ids.catalog();
+    cat.set_device_disabled(device, disabled).await?;
+    let action = if disabled { "device.disable" } else { "device.enable" };
+    cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"device": device})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disables an account: it cannot log in and its tokens stop working (admin).
+#[utoipa::path(post, path = "/v1/users/{login}/disable", tag = "admin",
+    params(("login" = String, Path, description = "account login")),
+    responses((status = 204, description = "disabled"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn disable_user(State(s): State<Arc<AppState>>, c: Caller, Path(login): Path<String>) -> Result<StatusCode> {
+    set_user(&s, &c, &login, true).await
+}
+
+/// Re-enables an account (admin).
+#[utoipa::path(post, path = "/v1/users/{login}/enable", tag = "admin",
+    params(("login" = String, Path, description = "account login")),
+    responses((status = 204, description = "enabled"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn enable_user(State(s): State<Arc<AppState>>, c: Caller, Path(login): Path<String>) -> Result<StatusCode> {
+    set_user(&s, &c, &login, false).await
+}
+
+/// Disables a device (a lost tablet): its tokens stop working and it cannot log in (admin).
+#[utoipa::path(post, path = "/v1/devices/{device}/disable", tag = "admin",
+    params(("device" = String, Path, description = "device id")),
+    responses((status = 204, description = "disabled"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn disable_device(State(s): State<Arc<AppState>>, c: Caller, Path(d): Path<String>) -> Result<StatusCode> {
+    set_device(&s, &c, &d, true).await
+}
+
+/// Re-enables a device (admin).
+#[utoipa::path(post, path = "/v1/devices/{device}/enable", tag = "admin",
+    params(("device" = String, Path, description = "device id")),
+    responses((status = 204, description = "enabled"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn enable_device(State(s): State<Arc<AppState>>, c: Caller, Path(d): Path<String>) -> Result<StatusCode> {
+    set_device(&s, &c, &d, false).await
+}
+
+/// Revokes the presented token (any role).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Result<StatusCode> {
+    // the Caller extractor has already checked this header
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
+    let cat = state.ids.catalog();
+    cat.revoke_token(&token_digest(token)).await?;
+    cat.audit(&caller.login, &caller.device_id, "logout", None, "ok", &serde_json::json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
