@@ -280,6 +280,35 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     )
     .await;
 
+    // flags change: the warrant on P-1 is lifted and P-1 reported missing instead; the
+    // next answer carries the new flags and the new escort reason
+    let put_flags = |tok: &str, dev: &str, id: &str, body: Value| {
+        http.put(s.url(&format!("/v1/subjects/{id}/flags")))
+            .bearer_auth(tok)
+            .header("x-device-id", dev)
+            .json(&body)
+            .send()
+    };
+    let r = put_flags(&admin, "ws-1", "P-1", json!({"missing": true})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", face_form("s1/7.pgm")).await.json().await.unwrap();
+    assert_eq!(
+        (body["flags"]["wanted"].clone(), body["flags"]["missing"].clone()),
+        (json!(false), json!(true)),
+        "{body}"
+    );
+    assert_eq!(body["escort_reason"], "reported missing", "{body}");
+    problem(put_flags(&patrol, "tab-1", "P-1", json!({})).await.unwrap(), StatusCode::FORBIDDEN, "patrol sets flags")
+        .await;
+    problem(put_flags(&admin, "ws-1", "P-404", json!({})).await.unwrap(), StatusCode::NOT_FOUND, "unknown person")
+        .await;
+    problem(
+        put_flags(&admin, "ws-1", "P-1", json!({"armed": true})).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad flag",
+    )
+    .await;
+
     // bad input: clean problem+json, never a 500
     let r = http
         .post(s.url("/v1/identify"))

@@ -12,7 +12,7 @@ use super::routes;
 #[openapi(
     info(title = "E-patrol API", description = "Identification and evidence API for patrol tablets, docks and investigators."),
     paths(
-        routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol,
+        routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol, routes::subjects::set_flags,
         routes::audit::audit, routes::evidence::upload, routes::evidence::search, routes::evidence::metadata,
         routes::evidence::content, routes::evidence::thumbnail, routes::evidence::custody,
         routes::uploads::begin, routes::uploads::status, routes::uploads::put_part, routes::uploads::complete,

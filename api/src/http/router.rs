@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/devices/{device}/enable", post(routes::admin::enable_device))
         .route("/v1/identify", post(routes::identify::identify))
         .route("/v1/subjects", post(routes::subjects::enrol))
+        .route("/v1/subjects/{external_id}/flags", put(routes::subjects::set_flags))
         .route("/v1/audit", get(routes::audit::audit))
         .route("/v1/events", get(routes::events::events))
         .route("/v1/evidence", get(routes::evidence::search))

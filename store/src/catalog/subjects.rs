@@ -232,6 +232,43 @@ impl Catalog {
         subject_from_row(&self.cipher, &row)
     }
 
+    /// Replaces a subject's flags; returns its row id and the flags before.
+    pub async fn set_flags(&self, external_id: &str, flags: &Flags) -> Result<(i64, Flags)> {
+        let mut tx = self.pool.begin().await?;
+        let before = sqlx::query(
+            "SELECT id, convicted, wanted, missing, preventive_supervision, probation_supervision, \
+             administrative_supervision FROM subjects WHERE external_id = ?",
+        )
+        .bind(external_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("subject".into()))?;
+        let id: i64 = before.try_get("id")?;
+        let old = Flags {
+            convicted: before.try_get("convicted")?,
+            wanted: before.try_get("wanted")?,
+            missing: before.try_get("missing")?,
+            preventive_supervision: before.try_get("preventive_supervision")?,
+            probation_supervision: before.try_get("probation_supervision")?,
+            administrative_supervision: before.try_get("administrative_supervision")?,
+        };
+        sqlx::query(
+            "UPDATE subjects SET convicted = ?, wanted = ?, missing = ?, preventive_supervision = ?, \
+             probation_supervision = ?, administrative_supervision = ? WHERE id = ?",
+        )
+        .bind(flags.convicted)
+        .bind(flags.wanted)
+        .bind(flags.missing)
+        .bind(flags.preventive_supervision)
+        .bind(flags.probation_supervision)
+        .bind(flags.administrative_supervision)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((id, old))
+    }
+
     /// Number of subjects and templates.
     pub async fn counts(&self) -> Result<(i64, i64)> {
         let s: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subjects").fetch_one(&self.pool).await?;

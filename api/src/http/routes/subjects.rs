@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -143,4 +143,33 @@ pub async fn enrol(
             templates: report.template_ids.len(),
         }),
     ))
+}
+
+/// Replaces a person's operational flags (admin), e.g. when a search warrant is issued
+/// or lifted; the next identification answers with the new flags. Audited with the
+/// flags before and after.
+#[utoipa::path(
+    put, path = "/v1/subjects/{external_id}/flags", tag = "subjects", request_body = Flags,
+    params(("external_id" = String, Path, description = "registry id")),
+    responses(
+        (status = 200, body = Flags, description = "the flags now"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_flags(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(external_id): Path<String>,
+    body: std::result::Result<Json<Flags>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Flags>> {
+    caller.require(&[Role::Admin])?;
+    let flags = super::json_body(body)?;
+    let cat = state.ids.catalog();
+    let (id, before) = cat.set_flags(&external_id, &flags).await?;
+    let detail = serde_json::json!({"before": before, "after": flags});
+    cat.audit(&caller.login, &caller.device_id, "subject.flags", Some(id), "ok", &detail).await?;
+    Ok(Json(flags))
 }
