@@ -42,7 +42,8 @@ fn blocked_scans(c: &mut Criterion) {
     let mut packed = Vec::new();
     blocked::pack_f32(&data(rows * d, 5), d, &mut packed);
     for &nq in &[1usize, 8] {
-        let qi8: Vec<i8> = data(nq * d, 6).iter().map(|x| (x * 250.0) as i8).collect();
+        let qmax = blocked::QUERY_MAX;
+        let qi8: Vec<i8> = data(nq * d, 6).iter().map(|x| ((x * 250.0) as i8).clamp(-qmax, qmax)).collect();
         let qf: Vec<f32> = data(nq * d, 7);
         let mut out = vec![0f32; nq * rows];
         let mut g = c.benchmark_group(format!("scan_1024x512_q{nq}"));

@@ -1,7 +1,7 @@
 //! Scalar quantizers: how gallery vectors become int8 / f16 codes and how queries are
 //! encoded to be scored against them.
 
-use crate::vector::blocked::BLOCK;
+use crate::vector::blocked::{BLOCK, QUERY_MAX};
 
 /// Which code a quantized index scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +59,8 @@ impl Int8Scales {
     }
 
     /// Encodes queries: `w_i = q_i / mul_i` so that `sum(code_i * w_i) ~ <x, q>`, then
-    /// `w` is scaled to use the full i8 range (a positive factor per query, which does
-    /// not change that query's ranking).
+    /// `w` is scaled to `±QUERY_MAX` (a positive factor per query, which does not change
+    /// that query's ranking).
     pub fn encode_query(&self, q: &[f32], out: &mut [i8]) {
         out.fill(0);
         let w: Vec<f32> = q.iter().zip(&self.mul).map(|(x, m)| x / m).collect();
@@ -68,7 +68,7 @@ impl Int8Scales {
         if max == 0.0 {
             return;
         }
-        let s = 127.0 / max;
+        let s = QUERY_MAX as f32 / max;
         for (o, x) in out.iter_mut().zip(&w) {
             *o = (x * s).round() as i8;
         }

@@ -7,7 +7,8 @@
 //! * int8: `dp = dim` rounded up to a multiple of 4. A block is `dp / 4` groups of
 //!   64 bytes; group `g` holds, for rows `r = 0..16`, the 4 codes of dims `4g..4g+4`
 //!   at bytes `64g + 4r .. 64g + 4r + 4`. Gallery codes are stored biased (`u8 = i8 + 128`)
-//!   and queries as `i8`, the operand types of `vpdpbusd`. The kernels return
+//!   and queries as `i8` within `±QUERY_MAX`, the operand types of `vpdpbusd` and
+//!   `vpmaddubsw`. The kernels return
 //!   `sum(u8 * i8)`, which equals the signed dot product plus `128 * sum(query)`, the
 //!   same for every row of one query, so rankings are unaffected.
 //! * f16: a block is `dim` groups of 16 half floats (32 bytes), dim-major.
@@ -16,6 +17,12 @@
 
 /// Rows per block.
 pub const BLOCK: usize = 16;
+
+/// Largest magnitude of an int8 query code. Queries use 7 bits so the AVX2 kernel's
+/// `vpmaddubsw` pair sums (at most 2 * 255 * 63 = 32130) never saturate i16; the exact
+/// re-rank absorbs the coarser query rounding. The same bound on every ISA keeps the
+/// shortlists identical across machines.
+pub const QUERY_MAX: i8 = 63;
 
 /// int8 block size in bytes for padded dimension `dp`.
 pub const fn int8_block_bytes(dp: usize) -> usize {

@@ -48,6 +48,7 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 
 /// Scores int8 queries against blocked int8 gallery codes (layout in [`blocked`]):
 /// `out[q * rows + r] = sum(code_u8 * query_i8)` for every row `r` of the blocks.
+/// Query codes must lie within `±blocked::QUERY_MAX` (larger ones may saturate on AVX2).
 ///
 /// # Panics
 /// If the slices do not have the shapes of `nb` blocks, `nq` queries of `dp` values and
@@ -57,6 +58,10 @@ pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out
     assert!(dp > 0 && dp.is_multiple_of(4), "int8: padded dim must be a positive multiple of 4");
     assert!(blocks.len().is_multiple_of(bb) && queries.len().is_multiple_of(dp), "int8: ragged input");
     assert_eq!(out.len(), queries.len() / dp * (blocks.len() / bb) * blocked::BLOCK, "int8: out size");
+    debug_assert!(
+        queries.iter().all(|q| q.unsigned_abs() <= blocked::QUERY_MAX as u8),
+        "int8: query code out of range"
+    );
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512Vnni => x86_blocked::int8_vnni(blocks, dp, queries, out),

@@ -60,7 +60,7 @@ fn int8_case() -> impl Strategy<Value = (usize, Vec<u8>, Vec<i8>)> {
         (
             Just(dp),
             prop::collection::vec(any::<u8>(), dp * blocked::BLOCK * nb),
-            prop::collection::vec(-127i8..=127, dp * nq),
+            prop::collection::vec(-blocked::QUERY_MAX..=blocked::QUERY_MAX, dp * nq),
         )
     })
 }
@@ -96,6 +96,26 @@ proptest! {
             for (g, w) in got.iter().zip(&want) {
                 prop_assert!((g - w).abs() <= 1e-4 * dim as f32, "{}: {} vs {}", isa.name(), g, w);
             }
+        }
+    }
+}
+
+/// The extremes: every code 0 or 255 against queries at ±QUERY_MAX, where a kernel that
+/// saturates its i16 pair sums would differ from the scalar sum.
+#[test]
+fn int8_kernels_do_not_saturate_at_the_bounds() {
+    let dp = 64;
+    let q = blocked::QUERY_MAX;
+    for (code, qv) in [(255u8, q), (255, -q), (0, q), (0, -q)] {
+        let blocks = vec![code; dp * blocked::BLOCK * 2];
+        let qs: Vec<i8> = (0..dp * 5).map(|i| if i % 7 == 3 { -qv } else { qv }).collect();
+        let n = 5 * 2 * blocked::BLOCK;
+        let mut want = vec![0.0; n];
+        blocked::int8_scores(&blocks, dp, &qs, &mut want);
+        for isa in Isa::available() {
+            let mut got = vec![f32::NAN; n];
+            int8_block_scores(isa, &blocks, dp, &qs, &mut got);
+            assert_eq!(got, want, "{}", isa.name());
         }
     }
 }

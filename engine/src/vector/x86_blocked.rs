@@ -80,52 +80,66 @@ unsafe fn vnni_tile<const Q: usize, const B: usize>(
 
 // ------------------------------------------------------------------ int8, AVX2
 
-/// Safe entry: caller guarantees (via `Isa`) avx2. Widens to i16 and uses `vpmaddwd`,
-/// which cannot saturate (unlike `vpmaddubsw` on u8 x i8).
+/// Safe entry: caller guarantees (via `Isa`) avx2 and queries within
+/// `±QUERY_MAX`. `vpmaddubsw` multiplies u8 codes by i8 queries and adds pairs into i16,
+/// which cannot saturate at that bound (2 * 255 * 63 < 32767); `vpmaddwd` by ones then
+/// widens to i32. Up to 4 queries share each gallery load (batch search), and the rows
+/// of a 32-byte load come out in order, so no horizontal shuffles are needed.
 pub(super) fn int8_avx2(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32]) {
     let bb = dp * BLOCK;
     let nb = blocks.len() / bb;
     let nq = queries.len() / dp;
     let rows = nb * BLOCK;
     assert!(out.len() >= nq * rows && dp.is_multiple_of(4));
-    for qi in 0..nq {
+    // queries outer: 4 queries stay in L1 while the (L2-sized) tile of blocks streams by
+    let mut qi = 0;
+    while qi < nq {
+        let n = (nq - qi).min(4);
         for b in 0..nb {
-            // SAFETY: avx2 guaranteed by the dispatcher; block b and query qi are in bounds
-            // and the kernel writes the 16 floats at out[qi * rows + b * 16].
+            // SAFETY: avx2 guaranteed by the dispatcher; block b and queries qi..qi+n are in
+            // bounds, and the tile writes 16 floats at out[(qi + j) * rows + b * 16] for
+            // j < n, inside out (checked above).
             unsafe {
-                avx2_int8_block(
-                    blocks.as_ptr().add(b * bb),
-                    queries.as_ptr().add(qi * dp),
-                    dp,
-                    out.as_mut_ptr().add(qi * rows + b * BLOCK),
-                )
+                let g = blocks.as_ptr().add(b * bb);
+                let q = queries.as_ptr().add(qi * dp);
+                let o = out.as_mut_ptr().add(qi * rows + b * BLOCK);
+                match n {
+                    4 => avx2_int8_tile::<4>(g, q, dp, o, rows),
+                    3 => avx2_int8_tile::<3>(g, q, dp, o, rows),
+                    2 => avx2_int8_tile::<2>(g, q, dp, o, rows),
+                    _ => avx2_int8_tile::<1>(g, q, dp, o, rows),
+                }
             }
         }
+        qi += n;
     }
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_int8_block(g: *const u8, q: *const i8, dp: usize, out: *mut f32) {
-    let mut acc = [_mm256_setzero_si256(); 4];
-    // SAFETY (whole body): one block of dp * 16 bytes at g, dp bytes at q, 16 floats at out.
+unsafe fn avx2_int8_tile<const Q: usize>(g: *const u8, q: *const i8, dp: usize, out: *mut f32, rows: usize) {
+    // SAFETY (whole body): one block of dp * 16 bytes at g, Q queries of dp bytes at q,
+    // and 16 floats at out + j * rows for each j < Q.
     unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_si256(); 2]; Q];
         for grp in 0..dp / 4 {
-            let qb = q.add(grp * 4);
-            // [q0 q1 q2 q3] as i16, repeated 4 times.
-            let q4 = _mm_cvtepi8_epi16(_mm_cvtsi32_si128((qb as *const i32).read_unaligned()));
-            let qv = _mm256_broadcastq_epi64(q4);
-            for (k, a) in acc.iter_mut().enumerate() {
-                let bytes = _mm_loadu_si128(g.add(grp * 64 + k * 16) as *const __m128i);
-                let w = _mm256_cvtepu8_epi16(bytes);
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(w, qv));
+            // a group is 16 rows x 4 codes: rows 0..8 in the first 32 bytes, 8..16 next
+            let lo = _mm256_loadu_si256(g.add(grp * 64) as *const __m256i);
+            let hi = _mm256_loadu_si256(g.add(grp * 64 + 32) as *const __m256i);
+            if Q == 1 {
+                // one query is memory-bound: ask for the line 4 KiB ahead (a prefetch of
+                // an address past the gallery is harmless)
+                _mm_prefetch::<_MM_HINT_T0>(g.wrapping_add(grp * 64 + 4096) as *const i8);
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                let qv = _mm256_set1_epi32((q.add(j * dp + grp * 4) as *const i32).read_unaligned());
+                a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, qv), ones));
+                a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, qv), ones));
             }
         }
-        // acc[k] lanes = [r0 lo, r0 hi, r1 lo, r1 hi | r2 lo, r2 hi, r3 lo, r3 hi] for rows 4k..4k+4.
-        for half in 0..2 {
-            let h = _mm256_hadd_epi32(acc[2 * half], acc[2 * half + 1]);
-            // hadd gives [r0 r1 r4 r5 | r2 r3 r6 r7]; reorder the 64-bit pairs to r0..r7.
-            let h = _mm256_permute4x64_epi64(h, 0b11_01_10_00);
-            _mm256_storeu_ps(out.add(half * 8), _mm256_cvtepi32_ps(h));
+        for (j, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.add(j * rows), _mm256_cvtepi32_ps(a[0]));
+            _mm256_storeu_ps(out.add(j * rows + 8), _mm256_cvtepi32_ps(a[1]));
         }
     }
 }
