@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks: the Debian build
 # packages (FFmpeg dev libs, clang, pkg-config), and with --test the Python packages the
-# test suite uses (moto S3 server). Idempotent: skips what is already there.
+# test suite uses (moto S3 server; schemathesis in .cache/schemathesis-venv). Idempotent:
+# skips what is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 DEB_PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
-  libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev)
+  libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev openssl)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,4 +20,9 @@ fi
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import moto, importlib.metadata as m; assert m.version("moto") == "5.2.5"' 2>/dev/null \
     || python3 -m pip install -q 'moto[server]==5.2.5'
+  # schemathesis (API fuzzing against the served OpenAPI document) in its own venv, so its
+  # dependencies cannot clash with moto's
+  st=.cache/schemathesis-venv
+  "$st/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5' \
+    || { python3 -m venv "$st" && "$st/bin/python" -m pip install -q 'schemathesis==4.32.5'; }
 fi

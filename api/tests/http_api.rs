@@ -309,6 +309,48 @@ async fn http_api_login_roles_enrol_identify_limits_audit_shutdown() {
     )
     .await;
 
+    // templates added later: a face photo and a print of P-2; then the print alone finds them
+    let add = |tok: &str, dev: &str, id: &str, form: Form| {
+        http.post(s.url(&format!("/v1/subjects/{id}/templates")))
+            .bearer_auth(tok)
+            .header("x-device-id", dev)
+            .multipart(form)
+            .send()
+    };
+    let form = face_form("s2/3.pgm").part("finger_3", Part::bytes(fvc("102_1.tif")));
+    let r = add(&admin, "ws-1", "P-2", form).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["templates"], 2);
+    let form = Form::new().part("finger_3", Part::bytes(fvc("102_2.tif")));
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", form).await.json().await.unwrap();
+    assert_eq!((body["decision"].as_str(), body["person"]["external_id"].as_str()), (Some("match"), Some("P-2")));
+    problem(add(&patrol, "tab-1", "P-2", face_form("s2/4.pgm")).await.unwrap(), StatusCode::FORBIDDEN, "patrol adds")
+        .await;
+    problem(add(&admin, "ws-1", "P-404", face_form("s2/4.pgm")).await.unwrap(), StatusCode::NOT_FOUND, "nobody").await;
+    let bad = face_form("s2/4.pgm").part("face", Part::bytes(b"not an image".to_vec()));
+    problem(add(&admin, "ws-1", "P-2", bad).await.unwrap(), StatusCode::BAD_REQUEST, "one bad image").await;
+
+    // deletion: refused to patrol; for the administrator the person is gone at once (the
+    // next identification with their photo matches nobody) and a second delete is 404
+    let del = |tok: &str, dev: &str, id: &str| {
+        http.delete(s.url(&format!("/v1/subjects/{id}"))).bearer_auth(tok).header("x-device-id", dev).send()
+    };
+    problem(del(&patrol, "tab-1", "P-1").await.unwrap(), StatusCode::FORBIDDEN, "patrol deletes").await;
+    let r = del(&admin, "ws-1", "P-1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let gone: Value = r.json().await.unwrap();
+    assert_eq!((gone["face_templates"].clone(), gone["finger_templates"].clone()), (json!(2), json!(0)), "{gone}");
+    let body: Value = identify(&http, &s, Some(&patrol), "tab-1", face_form("s1/7.pgm")).await.json().await.unwrap();
+    assert_eq!(body["decision"], "no_match", "a deleted person is never matched: {body}");
+    problem(del(&admin, "ws-1", "P-1").await.unwrap(), StatusCode::NOT_FOUND, "deleted twice").await;
+    let cat = Catalog::open_in(&data).await.unwrap();
+    assert!(cat.subject_by_external_id("P-1").await.is_err());
+    let rows = cat.audit_tail(100).await.unwrap();
+    assert!(rows.iter().any(|r| r.action == "subject.delete" && r.actor == "admin" && r.device == "ws-1"));
+    let added = rows.iter().filter(|r| r.action == "subject.templates").count();
+    assert_eq!(added, 1, "one audited addition; the refused ones stored nothing");
+    cat.close().await;
+
     // bad input: clean problem+json, never a 500
     let r = http
         .post(s.url("/v1/identify"))
@@ -568,7 +610,8 @@ async fn http_rate_limits_per_account_and_login_and_prometheus_metrics() {
 async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_can_be_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().to_path_buf();
-    let s = Server::start(&data, &[]);
+    // p9 logs in a dozen times here; the per-login limit is tested elsewhere
+    let s = Server::start(&data, &["--login-attempts-per-min", "100"]);
     let http = reqwest::Client::new();
     let admin = token(&http, &s, "admin", &s.admin_password, "ws-0").await;
     let post = |tok: &str, dev: &str, path: &str, body: Option<Value>| {
@@ -620,11 +663,112 @@ async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_ca
     problem(audit(&t1, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "revoked").await;
     problem(audit(&t2, "tab-9").await.unwrap(), StatusCode::FORBIDDEN, "the other token still works").await;
 
+    // password change: needs the current password and a long enough new one; the token
+    // used keeps working, the account's other tokens and the old password stop working
+    let change = |tok: &str, current: &str, new: &str| {
+        post(tok, "tab-9", "/v1/auth/password", Some(json!({"current_password": current, "new_password": new})))
+    };
+    let t3 = token(&http, &s, "p9", &password, "tab-9").await;
+    let new_pw = "a-new-long-password-9";
+    problem(change(&t2, "wrong", new_pw).await.unwrap(), StatusCode::FORBIDDEN, "wrong current password").await;
+    problem(change(&t2, &password, "short").await.unwrap(), StatusCode::BAD_REQUEST, "too short").await;
+    problem(change(&t2, &password, &password).await.unwrap(), StatusCode::BAD_REQUEST, "unchanged").await;
+    assert_eq!(change(&t2, &password, new_pw).await.unwrap().status(), StatusCode::NO_CONTENT);
+    problem(audit(&t2, "tab-9").await.unwrap(), StatusCode::FORBIDDEN, "the changing token still works").await;
+    problem(audit(&t3, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "other tokens revoked").await;
+    problem(login(&http, &s, "p9", &password, "tab-9").await, StatusCode::UNAUTHORIZED, "old password").await;
+    let _ = token(&http, &s, "p9", new_pw, "tab-9").await;
+    // an administrator resets it: a new one-time password, every token revoked
+    problem(post(&t2, "tab-9", "/v1/users/p9/password", None).await.unwrap(), StatusCode::FORBIDDEN, "self reset")
+        .await;
+    let r = post(&admin, "ws-0", "/v1/users/p9/password", None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let reset: Value = r.json().await.unwrap();
+    let one_time = reset["password"].as_str().unwrap().to_string();
+    problem(audit(&t2, "tab-9").await.unwrap(), StatusCode::UNAUTHORIZED, "reset revokes all").await;
+    problem(login(&http, &s, "p9", new_pw, "tab-9").await, StatusCode::UNAUTHORIZED, "password before reset").await;
+    let _ = token(&http, &s, "p9", &one_time, "tab-9").await;
+    problem(post(&admin, "ws-0", "/v1/users/ghost/password", None).await.unwrap(), StatusCode::NOT_FOUND, "ghost")
+        .await;
+
     let cat = Catalog::open_in(&data).await.unwrap();
     let rows = cat.audit_tail(200).await.unwrap();
-    for action in ["user.create", "device.disable", "device.enable", "user.disable", "user.enable", "logout"] {
+    for action in [
+        "user.create",
+        "device.disable",
+        "device.enable",
+        "user.disable",
+        "user.enable",
+        "logout",
+        "password.change",
+        "password.reset",
+    ] {
         assert!(rows.iter().any(|r| r.action == action), "{action} not audited");
     }
-    assert!(!rows.iter().any(|r| r.detail.contains(&password)), "the one-time password is never logged");
+    for secret in [password.as_str(), new_pw, one_time.as_str()] {
+        assert!(!rows.iter().any(|r| r.detail.contains(secret)), "passwords are never logged");
+    }
     cat.close().await;
+}
+
+/// HTTPS from a config file: a self-signed certificate (openssl), settings in TOML, the
+/// client trusting only that certificate; plain HTTP to the TLS port gets no answer; a
+/// missing key file stops the server at start with a message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_serves_tls_configured_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().join("data");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        // a server certificate, not a CA (webpki refuses a CA as the end entity)
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl)");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let config = dir.path().join("serve.toml");
+    let mut f = std::fs::File::create(&config).unwrap();
+    writeln!(f, "tls_cert = {:?}\ntls_key = {:?}\nrate_burst = 50\nface_index = \"exact\"", cert, key).unwrap();
+    drop(f);
+
+    let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+    let pem = std::fs::read(&cert).unwrap();
+    let https =
+        reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()]).build().unwrap();
+    let r = https.get(s.url("/v1/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let admin = token(&https, &s, "admin", &s.admin_password, "ws-1").await;
+    let r = https.get(s.url("/v1/audit")).bearer_auth(&admin).header("x-device-id", "ws-1").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // a client that does not trust this certificate is refused by its own TLS stack
+    assert!(reqwest::Client::new().get(s.url("/v1/health")).send().await.is_err());
+    // plain HTTP to the TLS port: no HTTP answer
+    let plain = s.base.replace("https://", "http://");
+    let r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
+        .get(format!("{plain}/v1/health"))
+        .send()
+        .await;
+    assert!(r.is_err(), "plain HTTP answered: {:?}", r.map(|r| r.status()));
+    drop(s);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_epatrol"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(dir.path().join("missing.pem"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("private key") && err.contains("missing.pem"), "{err}");
 }

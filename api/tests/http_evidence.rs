@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{Server, add_user, problem, token};
@@ -19,27 +19,9 @@ fn video(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (tests need ../shared beside the repo)", p.display()))
 }
 
-/// URL of a moto S3 server: `EPATROL_TEST_S3_URL` (scripts/test.sh starts one), else one
-/// started for this process. `None` skips the S3 run locally; under `CI=true` it fails.
-fn s3_endpoint() -> Option<String> {
-    if let Ok(ep) = std::env::var("EPATROL_TEST_S3_URL") {
-        return Some(ep);
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-test-server.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .arg("--watch-pid")
-        .arg(std::process::id().to_string())
-        .output()
-        .expect("run s3-test-server.sh");
-    if out.status.success() {
-        return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
-    }
-    let why = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"), "the S3 run needs moto under CI: {why}");
-    eprintln!("SKIPPING the S3 run (no moto: {why})");
-    None
-}
+#[path = "../../store/tests/common/moto.rs"]
+mod moto;
+use moto::s3_endpoint;
 
 struct Client {
     http: reqwest::Client,
@@ -342,4 +324,66 @@ async fn evidence_over_http_on_s3() {
     let r = reqwest::Client::new().put(format!("{ep}/{bucket}")).send().await.unwrap();
     assert!(r.status().is_success(), "create bucket: {}", r.status());
     scenario(Some(format!("s3://{bucket}?endpoint={ep}&allow_http=true"))).await;
+}
+
+/// Many docks at once: each dock account uploads two files simultaneously (camera files
+/// made distinct by a dock-specific trailer); every upload is answered 201 with the
+/// BLAKE3 of the bytes sent, and a supervisor then downloads every item and finds it
+/// byte-exact. `EPATROL_TEST_DOCKS` (default 12) scales the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_dock_uploads_are_stored_byte_exact() {
+    let docks: usize = std::env::var("EPATROL_TEST_DOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let server = Server::start(&data, &["--max-upload-bytes", "8000000", "--rate-burst", "1000"]);
+    let http = reqwest::Client::new();
+    let c = Client { http: http.clone(), base: server.base.clone() };
+    let admin = token(&http, &server, "admin", &server.admin_password, "ws-0").await;
+    add_user(&data, "sup1", "supervisor", "sup1-password-long");
+    let sup = token(&http, &server, "sup1", "sup1-password-long", "ws-1").await;
+    let mut tokens = Vec::new();
+    for d in 0..docks {
+        let login = format!("dock{d}");
+        let body = json!({"login": login, "role": "dock"});
+        let created =
+            json_of(c.post_json("/v1/users", (&admin, "ws-0"), body).await, StatusCode::CREATED, "dock").await;
+        let device = format!("dock-{d}");
+        tokens.push((token(&http, &server, &login, created["password"].as_str().unwrap(), &device).await, device));
+    }
+    let sources = ["a_h264_aac_720p30_20s.mp4", "b_h265_aac_720p30_10s.mkv", "c_mjpeg_pcm_640x480_5s.avi"];
+    let sources: Vec<Vec<u8>> = sources.iter().map(|n| video(n)).collect();
+    let started = std::time::Instant::now();
+    let mut uploads = tokio::task::JoinSet::new();
+    for (d, (tok, device)) in tokens.iter().enumerate() {
+        for k in 0..2 {
+            let mut bytes = sources[(d + k) % sources.len()].clone();
+            bytes.extend(format!("dock {d} file {k}").as_bytes().repeat(64));
+            let (c, tok, device) =
+                (Client { http: http.clone(), base: server.base.clone() }, tok.clone(), device.clone());
+            uploads.spawn(async move {
+                // a dock uploads the footage of the officer whose camera sits in it
+                let path = format!("/v1/evidence?device=cam-{d}-{k}&officer=officer{d}&name=f{k}.bin");
+                let r = c.post_bytes(&path, (&tok, &device), bytes.clone()).await;
+                (r.status(), r.text().await.unwrap(), bytes)
+            });
+        }
+    }
+    let mut stored = Vec::new();
+    while let Some(done) = uploads.join_next().await {
+        let (status, body, bytes) = done.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let out: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(out["digest"].as_str().unwrap(), blake3::hash(&bytes).to_hex().as_str());
+        stored.push((out["digest"].as_str().unwrap().to_string(), bytes));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let total: usize = stored.iter().map(|(_, b)| b.len()).sum();
+    eprintln!("{} uploads from {docks} docks, {total} bytes in {secs:.1} s", stored.len());
+    assert_eq!(stored.len(), 2 * docks);
+    for (digest, bytes) in &stored {
+        let r = c.get(&format!("/v1/evidence/{digest}/content"), (&sup, "ws-1")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let got = r.bytes().await.unwrap();
+        assert!(got.len() == bytes.len() && blake3::hash(&got) == blake3::hash(bytes), "{digest} differs");
+    }
 }

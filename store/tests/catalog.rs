@@ -64,7 +64,9 @@ async fn personal_fields_are_encrypted_at_rest() {
     s.address = "12 Khreshchatyk St, Kyiv".into();
     let (id, _) = cat.enroll(&s, &[template("e1")]).await.unwrap();
     assert_eq!(cat.subject(id).await.unwrap().data.surname, "Kovalchuk");
-    // a legacy row, written in plain text by an older version
+    // a legacy catalog: a row written in plain text by an older version, which had no
+    // `catalog_meta` flag saying every row is encrypted
+    sqlx::query("DELETE FROM catalog_meta").execute(cat.pool()).await.unwrap();
     sqlx::query(
         "INSERT INTO subjects (external_id, surname, given_name, patronymic, date_of_birth, address, convicted, \
          wanted, missing, preventive_supervision, probation_supervision, administrative_supervision, created_at) \
@@ -84,6 +86,12 @@ async fn personal_fields_are_encrypted_at_rest() {
     for (ext, surname, address) in &raw {
         assert!(surname.starts_with("enc:v1:") && address.starts_with("enc:v1:"), "{ext}: {surname} / {address}");
     }
+    // done once: the flag makes later opens skip the scan
+    let flagged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_meta WHERE key = 'subjects_encrypted'")
+        .fetch_one(cat.pool())
+        .await
+        .unwrap();
+    assert_eq!(flagged, 1);
     cat.close().await;
     let bytes = std::fs::read(dir.path().join("catalog.sqlite")).unwrap();
     let wal = std::fs::read(dir.path().join("catalog.sqlite-wal")).unwrap_or_default();

@@ -87,6 +87,15 @@ pub fn random_secret() -> String {
     hex::encode(bytes)
 }
 
+/// The bearer token of a request's `Authorization` header, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The SHA-256 (hex) under which a token is stored.
 pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -123,13 +132,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
+        let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
         // well-formed tokens are 64 hex digits; anything else is not worth a lookup
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::Unauthenticated("invalid or expired token"));

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod problem;
 pub mod router;
 pub mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Result};
-use crate::service::IdentificationService;
+use crate::service::{FaceIndex, IdentificationService};
 use epatrol_store::retention::SystemClock;
 use epatrol_store::vault::{DEFAULT_VAULT_DIR, EvidenceVault, Vault};
 
@@ -64,6 +65,19 @@ pub struct ServeConfig {
     pub rate_burst: u32,
     /// Login attempts per minute per login name.
     pub login_attempts_per_min: u32,
+    /// Serve HTTPS with this PEM certificate chain and private key; `None` = plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// How the face gallery is searched.
+    pub face_index: FaceIndex,
+}
+
+/// PEM files of the server's TLS identity.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
 }
 
 impl ServeConfig {
@@ -87,6 +101,8 @@ impl ServeConfig {
             rate_per_sec: 20,
             rate_burst: 100,
             login_attempts_per_min: 10,
+            tls: None,
+            face_index: FaceIndex::default(),
         }
     }
 }
@@ -165,7 +181,9 @@ impl AppState {
     /// Opens the catalog and models under `config.data_dir`, and creates the first
     /// administrator when there is none (its password is printed once to stderr).
     pub async fn open(config: ServeConfig) -> Result<Arc<Self>> {
-        let ids = Arc::new(IdentificationService::open(&config.data_dir, config.model.as_deref()).await?);
+        let ids = Arc::new(
+            IdentificationService::open_with(&config.data_dir, config.model.as_deref(), config.face_index).await?,
+        );
         bootstrap_admin(&ids, &config.bootstrap_admin).await?;
         let gate = ModelGate::new(config.model_workers, config.model_queue);
         let vault = match &config.vault {
@@ -222,14 +240,18 @@ async fn bootstrap_admin(ids: &IdentificationService, login: &str) -> Result<()>
 }
 
 /// Binds `config.bind`, serves until SIGINT/SIGTERM, then stops accepting and lets
-/// in-flight requests finish. `on_bound` gets the actual address (port 0 → real port).
-pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Result<()> {
+/// in-flight requests finish. `on_bound` gets the base URL (`http://` or `https://` and
+/// the actual address: port 0 → real port).
+pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(&str)) -> Result<()> {
+    // a bad certificate is reported before anything is opened
+    let tls = config.tls.as_ref().map(|t| tls::server_config(&t.cert, &t.key)).transpose()?;
     let state = AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await
         .map_err(|e| ApiError::Internal(format!("cannot bind {}: {e}", state.config.bind)))?;
     let addr = listener.local_addr().map_err(|e| ApiError::Internal(e.to_string()))?;
-    on_bound(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    on_bound(&format!("{scheme}://{addr}"));
     let app = router::router(state.clone());
     let forgetting = state.clone();
     tokio::spawn(async move {
@@ -240,13 +262,18 @@ pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr)) -> Re
         }
     });
     let stopping = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stopping.stop.send_replace(true);
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("server: {e}")))?;
+    let stopped = async move {
+        shutdown_signal().await;
+        stopping.stop.send_replace(true);
+    };
+    let served = match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config).map_err(|e| ApiError::Internal(e.to_string()))?;
+            axum::serve(listener, app).with_graceful_shutdown(stopped).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
+    };
+    served.map_err(|e| ApiError::Internal(format!("server: {e}")))?;
     state.ids.catalog().close().await;
     Ok(())
 }

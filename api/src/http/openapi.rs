@@ -13,6 +13,7 @@ use super::routes;
     info(title = "E-patrol API", description = "Identification and evidence API for patrol tablets, docks and investigators."),
     paths(
         routes::health::health, routes::auth::login, routes::identify::identify, routes::subjects::enrol, routes::subjects::set_flags,
+        routes::subjects::add_templates, routes::subjects::delete_subject, routes::password::change, routes::password::reset,
         routes::audit::audit, routes::evidence::upload, routes::evidence::search, routes::evidence::metadata,
         routes::evidence::content, routes::evidence::thumbnail, routes::evidence::custody,
         routes::uploads::begin, routes::uploads::status, routes::uploads::put_part, routes::uploads::complete,

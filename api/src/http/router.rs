@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -25,6 +25,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/metrics", get(super::metrics::metrics))
         .route("/v1/auth/login", post(routes::auth::login))
         .route("/v1/auth/logout", post(routes::admin::logout))
+        .route("/v1/auth/password", post(routes::password::change))
+        .route("/v1/users/{login}/password", post(routes::password::reset))
         .route("/v1/users", post(routes::admin::create_user))
         .route("/v1/users/{login}/disable", post(routes::admin::disable_user))
         .route("/v1/users/{login}/enable", post(routes::admin::enable_user))
@@ -32,7 +34,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/devices/{device}/enable", post(routes::admin::enable_device))
         .route("/v1/identify", post(routes::identify::identify))
         .route("/v1/subjects", post(routes::subjects::enrol))
+        .route("/v1/subjects/{external_id}", delete(routes::subjects::delete_subject))
         .route("/v1/subjects/{external_id}/flags", put(routes::subjects::set_flags))
+        .route("/v1/subjects/{external_id}/templates", post(routes::subjects::add_templates))
         .route("/v1/audit", get(routes::audit::audit))
         .route("/v1/events", get(routes::events::events))
         .route("/v1/evidence", get(routes::evidence::search))

@@ -104,6 +104,11 @@ impl FingerSide {
         }
     }
 
+    /// Removes every print of catalog subject `subject_id`; returns how many.
+    pub fn remove(&self, subject_id: i64) -> usize {
+        self.index.write().unwrap_or_else(|p| p.into_inner()).remove_subject(&subject_id.to_string())
+    }
+
     /// Top-`k` subjects for one probe print, best first, as catalog subject ids.
     pub fn search(&self, position: u8, e: &Extracted, k: usize) -> Vec<Candidate> {
         let probe = [(position, MccTemplate::new(&e.template))];

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use epatrol_engine::EngineError;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
 use epatrol_engine::finger::Extracted;
-use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32};
+use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, decode_f32, encode_f32};
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewEvent, NewSubject, NewTemplate, Subject};
@@ -40,6 +40,41 @@ pub struct IdentificationService {
     face_gallery: RwLock<Gallery>,
     calibration: Calibration,
     fingers: FingerSide,
+    /// Held from a catalog write of templates until the galleries reflect it, so an
+    /// enrolment and a deletion of the same person cannot interleave and leave a
+    /// gallery entry without a catalog row.
+    writes: tokio::sync::Mutex<()>,
+}
+
+/// How the in-memory face gallery is searched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceIndex {
+    /// int8 codes scanned, shortlist re-ranked with exact f32 (same scores, 1/4 the bytes).
+    #[default]
+    Int8,
+    /// Exact f32 scan of every template.
+    Exact,
+}
+
+/// Templates extracted and checked, ready to store: catalog rows (faces first), the
+/// face vectors and quality, the extracted prints.
+struct Prepared {
+    rows: Vec<NewTemplate>,
+    qualities: Vec<Quality>,
+    vectors: Vec<Vec<f32>>,
+    prints: Vec<(u8, Extracted)>,
+}
+
+/// What a subject deletion removed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeleteReport {
+    /// Row id the subject had (kept in the audit trail).
+    pub subject_id: i64,
+    /// Face templates removed.
+    pub face_templates: usize,
+    /// Fingerprint templates removed.
+    pub finger_templates: usize,
 }
 
 /// What enrolment stored.
@@ -145,6 +180,11 @@ impl IdentificationService {
     /// Opens the catalog under `data_dir`, loads the face models (`model` = manifest name
     /// of the recognizer, default the first) and rebuilds the gallery from the catalog.
     pub async fn open(data_dir: &Path, model: Option<&str>) -> Result<Self> {
+        Self::open_with(data_dir, model, FaceIndex::default()).await
+    }
+
+    /// [`open`](Self::open) with a choice of face index.
+    pub async fn open_with(data_dir: &Path, model: Option<&str>, index: FaceIndex) -> Result<Self> {
         let catalog = Catalog::open_in(data_dir).await?;
         let sessions = rayon::current_num_threads().clamp(1, 4);
         let faces = FacePipeline::open(model, sessions)?;
@@ -154,12 +194,29 @@ impl IdentificationService {
             .calibration
             .clone()
             .ok_or_else(|| ApiError::Engine(EngineError::Invalid(format!("model {name} has no calibration"))))?;
-        let mut gallery = Gallery::exact(faces.embedder().dim());
-        for row in catalog.templates("face", &name).await? {
-            gallery.add_encoded(row.id as u64, row.subject_id, &row.data)?;
+        let dim = faces.embedder().dim();
+        let mut gallery = match index {
+            FaceIndex::Exact => Gallery::exact(dim),
+            FaceIndex::Int8 => Gallery::int8(dim)?,
+        };
+        // one batch, so int8 scales are fitted on the whole enrolled population
+        let rows = catalog.templates("face", &name).await?;
+        let mut vectors = Vec::with_capacity(rows.len() * dim);
+        for row in &rows {
+            vectors.extend(decode_f32(&row.data, dim)?);
         }
+        let ids: Vec<u64> = rows.iter().map(|r| r.id as u64).collect();
+        let owners: Vec<i64> = rows.iter().map(|r| r.subject_id).collect();
+        gallery.add(&ids, &owners, &vectors)?;
         let fingers = FingerSide::open(&catalog).await?;
-        Ok(Self { catalog, faces, face_gallery: RwLock::new(gallery), calibration, fingers })
+        Ok(Self {
+            catalog,
+            faces,
+            face_gallery: RwLock::new(gallery),
+            calibration,
+            fingers,
+            writes: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The catalog.
@@ -203,26 +260,8 @@ impl IdentificationService {
         fingers: &[FingerProbe],
         actor: &str,
     ) -> Result<EnrollReport> {
-        if faces.is_empty() && fingers.is_empty() {
-            return Err(ApiError::BadRequest("at least one face image or fingerprint is required".into()));
-        }
-        let extracted = self.extract_faces(faces);
-        let prints: Vec<_> = fingers.par_iter().map(|f| self.fingers.extract(f)).collect();
-        let mut finger_rows = Vec::with_capacity(prints.len());
-        let mut finger_templates = Vec::with_capacity(prints.len());
-        for (f, e) in fingers.iter().zip(prints) {
-            let e = e.map_err(|e| image_error(&f.label, e))?;
-            finger_rows.push(NewTemplate {
-                modality: "finger".into(),
-                model: FINGER_MODEL.into(),
-                position: Some(f.position as i64),
-                quality: e.quality.score as f64,
-                data: FingerSide::encode(f.position, &e)?,
-                source_sha256: sha256_hex(&f.bytes),
-            });
-            finger_templates.push((f.position, e));
-        }
-        self.store_enrolment(subject, faces, extracted, finger_rows, &finger_templates, actor).await
+        let prepared = self.prepare(faces, fingers)?;
+        self.store_enrolment(subject, prepared, actor).await
     }
 
     /// Second half of [`enroll`](Self::enroll), for callers that extracted faces in bulk.
@@ -233,49 +272,112 @@ impl IdentificationService {
         extracted: Vec<std::result::Result<FaceTemplate, EngineError>>,
         actor: &str,
     ) -> Result<EnrollReport> {
-        self.store_enrolment(subject, images, extracted, Vec::new(), &[], actor).await
+        let prepared = Self::prepare_faces(images, extracted, self.faces.embedder().name())?;
+        self.store_enrolment(subject, prepared, actor).await
     }
 
-    async fn store_enrolment(
+    /// Writes a new subject with its templates (one transaction), then indexes them.
+    async fn store_enrolment(&self, subject: &NewSubject, prepared: Prepared, actor: &str) -> Result<EnrollReport> {
+        let _w = self.writes.lock().await;
+        let (subject_id, ids) = self.catalog.enroll(subject, &prepared.rows).await?;
+        self.index_templates(subject_id, &ids, &prepared)?;
+        let detail =
+            serde_json::json!({"face_templates": prepared.vectors.len(), "finger_templates": prepared.prints.len()});
+        self.catalog.audit(actor, "", "enroll", Some(subject_id), "enrolled", &detail).await?;
+        Ok(EnrollReport {
+            subject_id,
+            external_id: subject.external_id.clone(),
+            template_ids: ids,
+            qualities: prepared.qualities,
+        })
+    }
+
+    /// Adds face photos and/or fingerprints to an enrolled person (every image must be
+    /// usable, else nothing is stored). Returns the subject row id and new template ids.
+    pub async fn add_templates(
         &self,
-        subject: &NewSubject,
+        external_id: &str,
+        faces: &[Probe],
+        fingers: &[FingerProbe],
+    ) -> Result<(i64, Vec<i64>)> {
+        let prepared = self.prepare(faces, fingers)?;
+        let _w = self.writes.lock().await;
+        let subject_id = self.catalog.subject_by_external_id(external_id).await?.id;
+        let ids = self.catalog.add_templates(subject_id, &prepared.rows).await?;
+        self.index_templates(subject_id, &ids, &prepared)?;
+        Ok((subject_id, ids))
+    }
+
+    /// Deletes a person: the catalog row and templates (one transaction), then their
+    /// entries in both galleries, so they are never matched again.
+    pub async fn delete_subject(&self, external_id: &str) -> Result<DeleteReport> {
+        let _w = self.writes.lock().await;
+        let d = self.catalog.delete_subject(external_id).await?;
+        let face_ids: Vec<u64> = d.templates.iter().filter(|(_, m)| m == "face").map(|(t, _)| *t as u64).collect();
+        let face_templates = self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(&face_ids)?;
+        let finger_templates = self.fingers.remove(d.id);
+        Ok(DeleteReport { subject_id: d.id, face_templates, finger_templates })
+    }
+
+    /// Extracts and checks face photos and prints (in parallel); the first unusable
+    /// image is a 400 naming it.
+    fn prepare(&self, faces: &[Probe], fingers: &[FingerProbe]) -> Result<Prepared> {
+        if faces.is_empty() && fingers.is_empty() {
+            return Err(ApiError::BadRequest("at least one face image or fingerprint is required".into()));
+        }
+        let extracted = self.extract_faces(faces);
+        let mut p = Self::prepare_faces(faces, extracted, self.faces.embedder().name())?;
+        let prints: Vec<_> = fingers.par_iter().map(|f| self.fingers.extract(f)).collect();
+        for (f, e) in fingers.iter().zip(prints) {
+            let e = e.map_err(|e| image_error(&f.label, e))?;
+            p.rows.push(NewTemplate {
+                modality: "finger".into(),
+                model: FINGER_MODEL.into(),
+                position: Some(f.position as i64),
+                quality: e.quality.score as f64,
+                data: FingerSide::encode(f.position, &e)?,
+                source_sha256: sha256_hex(&f.bytes),
+            });
+            p.prints.push((f.position, e));
+        }
+        Ok(p)
+    }
+
+    /// Catalog rows of extracted face templates (`model` = recognizer name).
+    fn prepare_faces(
         images: &[Probe],
         extracted: Vec<std::result::Result<FaceTemplate, EngineError>>,
-        finger_rows: Vec<NewTemplate>,
-        prints: &[(u8, Extracted)],
-        actor: &str,
-    ) -> Result<EnrollReport> {
-        let model = self.faces.embedder().name().to_string();
-        let mut templates = Vec::new();
-        let mut qualities = Vec::new();
-        let mut vectors = Vec::new();
+        model: &str,
+    ) -> Result<Prepared> {
+        let mut p = Prepared { rows: Vec::new(), qualities: Vec::new(), vectors: Vec::new(), prints: Vec::new() };
         for (img, t) in images.iter().zip(extracted) {
             let t = t.map_err(|e| image_error(&img.label, e))?;
             let q = t.quality.expect("probe path measures quality");
-            templates.push(NewTemplate {
+            p.rows.push(NewTemplate {
                 modality: "face".into(),
-                model: model.clone(),
+                model: model.to_string(),
                 position: None,
                 quality: q.score as f64,
                 data: encode_f32(&t.embedding),
                 source_sha256: sha256_hex(&img.bytes),
             });
-            qualities.push(q);
-            vectors.push(t.embedding);
+            p.qualities.push(q);
+            p.vectors.push(t.embedding);
         }
-        let n_faces = templates.len();
-        templates.extend(finger_rows);
-        let (subject_id, ids) = self.catalog.enroll(subject, &templates).await?;
+        Ok(p)
+    }
+
+    /// Adds stored templates (`ids` in the order of `p.rows`, faces first) to the galleries.
+    fn index_templates(&self, subject_id: i64, ids: &[i64], p: &Prepared) -> Result<()> {
+        let n_faces = p.vectors.len();
         if n_faces > 0 {
             let mut g = self.face_gallery.write().unwrap_or_else(|p| p.into_inner());
             let tids: Vec<u64> = ids[..n_faces].iter().map(|&i| i as u64).collect();
-            g.add(&tids, &vec![subject_id; tids.len()], &vectors.concat())?;
+            g.add(&tids, &vec![subject_id; n_faces], &p.vectors.concat())?;
         }
-        let refs: Vec<(u8, &Extracted)> = prints.iter().map(|(p, e)| (*p, e)).collect();
+        let refs: Vec<(u8, &Extracted)> = p.prints.iter().map(|(pos, e)| (*pos, e)).collect();
         self.fingers.add(subject_id, &refs);
-        let detail = serde_json::json!({"face_templates": n_faces, "finger_templates": prints.len()});
-        self.catalog.audit(actor, "", "enroll", Some(subject_id), "enrolled", &detail).await?;
-        Ok(EnrollReport { subject_id, external_id: subject.external_id.clone(), template_ids: ids, qualities })
+        Ok(())
     }
 
     /// Fingerprint first, face as fallback: the print decides when it matches; when it
@@ -412,11 +514,20 @@ impl IdentificationService {
         quality: Option<serde_json::Value>,
         who: &Who<'_>,
     ) -> Result<IdentifyReport> {
-        let mut views = Vec::with_capacity(candidates.len());
+        // a person deleted between the search and now is no longer a candidate
+        let mut found = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            match self.catalog.subject(c.subject_id).await {
+                Ok(s) => found.push((*c, s)),
+                Err(epatrol_store::StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let live: Vec<Candidate> = found.iter().map(|(c, _)| *c).collect();
+        let decision = decide(&live, threshold);
+        let mut views = Vec::with_capacity(found.len());
         let mut matched: Option<Subject> = None;
-        let decision = decide(candidates, threshold);
-        for (i, c) in candidates.iter().enumerate() {
-            let s = self.catalog.subject(c.subject_id).await?;
+        for (i, (c, s)) in found.into_iter().enumerate() {
             views.push(CandidateView { rank: i + 1, external_id: s.data.external_id.clone(), score: c.score });
             if i == 0 && matches!(decision, Decision::Match { .. }) {
                 matched = Some(s);
@@ -439,7 +550,7 @@ impl IdentificationService {
             "modality": modality,
             "score": score,
             "threshold": threshold,
-            "candidates": candidates.len(),
+            "candidates": views.len(),
             "escort": escort_reason.is_some(),
         });
         let event = (decision_str == "match" || !who.face_follows)

@@ -4,4 +4,4 @@ pub mod fingers;
 pub mod identification;
 
 pub use fingers::FingerProbe;
-pub use identification::{EnrollReport, IdentificationService, IdentifyReport, Probe};
+pub use identification::{DeleteReport, EnrollReport, FaceIndex, IdentificationService, IdentifyReport, Probe};

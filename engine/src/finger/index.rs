@@ -55,6 +55,8 @@ pub struct SearchStats {
 struct Entry {
     subject: u32,
     finger: u8,
+    /// Removed with its subject: never a candidate again (dropped at the next rebuild).
+    removed: bool,
 }
 
 /// A gallery of finger templates with an LSH candidate index.
@@ -69,6 +71,8 @@ pub struct FingerIndex {
     bits: usize,
     /// `tables * 2^bits` posting lists of template numbers.
     buckets: Vec<Vec<u32>>,
+    /// Templates marked removed.
+    removed: usize,
 }
 
 impl Default for FingerIndex {
@@ -128,22 +132,36 @@ impl FingerIndex {
             hashes,
             bits,
             buckets: vec![Vec::new(); tables << bits],
+            removed: 0,
         }
     }
 
-    /// Number of templates.
+    /// Number of (live) templates.
     pub fn len(&self) -> usize {
-        self.templates.len()
+        self.templates.len() - self.removed
     }
 
     /// True when nothing is enrolled.
     pub fn is_empty(&self) -> bool {
-        self.templates.is_empty()
+        self.len() == 0
     }
 
     /// Number of subjects.
     pub fn subjects(&self) -> usize {
-        self.subjects.len()
+        self.subject_ids.len()
+    }
+
+    /// Removes every template of `subject`; returns how many. A later `add` under the
+    /// same name starts a new subject.
+    pub fn remove_subject(&mut self, subject: &str) -> usize {
+        let Some(sid) = self.subject_ids.remove(subject) else { return 0 };
+        let mut n = 0;
+        for e in self.entries.iter_mut().filter(|e| e.subject == sid && !e.removed) {
+            e.removed = true;
+            n += 1;
+        }
+        self.removed += n;
+        n
     }
 
     /// Subject id of template number `t` (as returned by [`FingerIndex::candidates`]).
@@ -170,7 +188,7 @@ impl FingerIndex {
             }
         }
         self.templates.push(template);
-        self.entries.push(Entry { subject: sid, finger });
+        self.entries.push(Entry { subject: sid, finger, removed: false });
     }
 
     /// Candidate stage: the `k` templates with the most normalised LSH votes.
@@ -194,7 +212,7 @@ impl FingerIndex {
         let mut scored: Vec<(f32, u32)> = votes
             .iter()
             .enumerate()
-            .filter(|(_, v)| **v > 0.0)
+            .filter(|(t, v)| **v > 0.0 && !self.entries[*t].removed)
             .map(|(t, &v)| (v / (self.templates[t].len().max(1) as f32).sqrt(), t as u32))
             .collect();
         let voted = scored.len();
@@ -250,7 +268,7 @@ impl FingerIndex {
     pub fn search_exhaustive(&self, probe: &MccTemplate, top: usize) -> Vec<(String, f32)> {
         let mut best: HashMap<u32, f32> = HashMap::new();
         let scores: Vec<f32> = self.templates.par_iter().map(|t| mcc::similarity(probe, t)).collect();
-        for (t, s) in scores.into_iter().enumerate() {
+        for (t, s) in scores.into_iter().enumerate().filter(|(t, _)| !self.entries[*t].removed) {
             let b = best.entry(self.entries[t].subject).or_insert(0.0);
             *b = b.max(s);
         }
@@ -289,6 +307,25 @@ mod tests {
         }
         assert!(agree >= 38, "candidate stage lost the exhaustive winner in {} of 40 searches", 40 - agree);
         assert!(mated_top >= 36, "mated rank-1 only {mated_top}/40");
+    }
+
+    #[test]
+    fn removed_subjects_are_never_found_again() {
+        let mut idx = gallery(50);
+        let probe = || MccTemplate::new(&synth::impression(&synth::finger(7), 4242));
+        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, "s7");
+        assert_eq!(idx.remove_subject("s7"), 1);
+        assert_eq!(idx.remove_subject("s7"), 0);
+        assert_eq!((idx.len(), idx.subjects()), (49, 49));
+        let (hits, _) = idx.search(&[(2, probe())], 50, 50);
+        assert!(hits.iter().all(|h| h.subject != "s7"));
+        assert!(idx.search_exhaustive(&probe(), 50).iter().all(|h| h.0 != "s7"));
+        // others are still found
+        let p3 = MccTemplate::new(&synth::impression(&synth::finger(3), 4243));
+        assert_eq!(idx.search(&[(2, p3)], 20, 1).0[0].subject, "s3");
+        // the same name enrolled again is a new subject
+        idx.add("s7", 2, MccTemplate::new(&synth::finger(7)));
+        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, "s7");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
 pub use incidents::{Case, Hold, Incident, NewIncident};
 pub use outbox::{NewEvent, OutboxEvent};
 pub use search::EvidenceQuery;
-pub use subjects::{Flags, NewSubject, NewTemplate, Subject, TemplateRow};
+pub use subjects::{DeletedSubject, Flags, NewSubject, NewTemplate, Subject, TemplateRow};
 pub use users::{Session, User};
 
 use std::path::{Path, PathBuf};

@@ -269,6 +269,26 @@ impl Catalog {
         Ok((id, old))
     }
 
+    /// Deletes a subject and all their templates in one transaction (the audit trail
+    /// keeps the row id only). `secure_delete` overwrites the freed pages.
+    pub async fn delete_subject(&self, external_id: &str) -> Result<DeletedSubject> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM subjects WHERE external_id = ?")
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("subject".into()))?;
+        let templates: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, modality FROM templates WHERE subject_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        // templates go by ON DELETE CASCADE
+        sqlx::query("DELETE FROM subjects WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(DeletedSubject { id, templates })
+    }
+
     /// Number of subjects and templates.
     pub async fn counts(&self) -> Result<(i64, i64)> {
         let s: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subjects").fetch_one(&self.pool).await?;
@@ -331,10 +351,30 @@ async fn insert_templates(
     Ok(ids)
 }
 
+/// What [`Catalog::delete_subject`] removed.
+#[derive(Debug, Clone)]
+pub struct DeletedSubject {
+    /// Row id the subject had.
+    pub id: i64,
+    /// `(template id, modality)` of each template removed with them.
+    pub templates: Vec<(i64, String)>,
+}
+
+/// `catalog_meta` key set once every subject row is encrypted.
+const SUBJECTS_ENCRYPTED: &str = "subjects_encrypted";
+
 impl Catalog {
     /// Encrypts the personal fields of rows written in plain text (catalogs from before
-    /// encryption at rest), one transaction; a no-op once every row is encrypted.
+    /// encryption at rest), one transaction. Done once per file: afterwards a
+    /// `catalog_meta` row says so and later opens skip the table scan.
     pub(crate) async fn encrypt_legacy_subjects(&self) -> Result<u64> {
+        let done: Option<String> = sqlx::query_scalar("SELECT value FROM catalog_meta WHERE key = ?")
+            .bind(SUBJECTS_ENCRYPTED)
+            .fetch_optional(&self.pool)
+            .await?;
+        if done.is_some() {
+            return Ok(0);
+        }
         let rows = sqlx::query(&format!(
             "SELECT id, external_id, {} FROM subjects WHERE surname NOT LIKE '{}%'",
             PERSONAL_COLUMNS.join(", "),
@@ -342,9 +382,6 @@ impl Catalog {
         ))
         .fetch_all(&self.pool)
         .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
         let mut tx = self.pool.begin().await?;
         for r in &rows {
             let id: i64 = r.try_get("id")?;
@@ -362,7 +399,16 @@ impl Catalog {
                     .await?;
             }
         }
+        // all writers encrypt, so once this commits no plain row can appear again
+        sqlx::query("INSERT INTO catalog_meta (key, value) VALUES (?, ?)")
+            .bind(SUBJECTS_ENCRYPTED)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
         // rebuild the file and empty the WAL, so no page still holds the plain text
         sqlx::query("VACUUM").execute(&self.pool).await?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;

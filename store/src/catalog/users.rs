@@ -187,6 +187,31 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces an account's password hash and revokes its tokens except `keep` (the
+    /// SHA-256 of the token that asked, on a self-service change), in one transaction.
+    /// Returns how many tokens were revoked.
+    pub async fn set_password(&self, login: &str, password_hash: &str, keep: Option<&str>) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE login = ?")
+            .bind(login)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("account".into()))?;
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = sqlx::query("DELETE FROM tokens WHERE user_id = ? AND token_sha256 IS NOT ?")
+            .bind(id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
     /// Deletes one token (logout); returns whether it existed.
     pub async fn revoke_token(&self, token_sha256: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM tokens WHERE token_sha256 = ?").bind(token_sha256).execute(&self.pool).await?;

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use epatrol_store::Catalog;
 use epatrol_store::retention::{FixedClock, parse_ts};
@@ -32,38 +32,8 @@ pub enum Backend {
     S3,
 }
 
-/// URL of a moto server: `EPATROL_TEST_S3_URL`, else one started for this test
-/// process by `scripts/s3-test-server.sh` (stopped when the process exits). Without
-/// moto the S3 leg is skipped locally but fails under `CI=true`.
-pub fn s3_endpoint() -> Option<String> {
-    static EP: OnceLock<Option<String>> = OnceLock::new();
-    EP.get_or_init(|| {
-        if let Ok(ep) = std::env::var("EPATROL_TEST_S3_URL") {
-            return Some(ep);
-        }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-test-server.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .arg("--watch-pid")
-            .arg(std::process::id().to_string())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                    panic!("S3 conformance leg needs moto under CI: {why}");
-                }
-                eprintln!("SKIPPING S3 leg (no moto: {why}); CI=true makes this a failure");
-                None
-            }
-        }
-    })
-    .clone()
-}
+mod moto;
+pub use moto::s3_endpoint;
 
 /// An S3 builder for a fresh bucket on the moto server.
 pub fn s3_builder(endpoint: &str, bucket: &str) -> AmazonS3Builder {

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role, hash_password, random_secret, token_digest};
+use crate::http::auth::{Caller, Role, bearer_token, hash_password, random_secret, token_digest};
 use crate::http::problem::Problem;
 
 /// Body of `POST /v1/users`.
@@ -57,17 +57,19 @@ pub async fn create_user(
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
     let password = random_secret();
-    let hash = tokio::task::spawn_blocking({
-        let p = password.clone();
-        move || hash_password(&p)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = hash_off_thread(password.clone()).await?;
     let cat = state.ids.catalog();
     cat.create_user(&b.login, b.role.as_str(), &hash).await?;
     let detail = serde_json::json!({"login": b.login, "role": b.role.as_str()});
     cat.audit(&caller.login, &caller.device_id, "user.create", None, "ok", &detail).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { login: b.login, role: b.role, password })))
+}
+
+/// argon2 is deliberately slow (tens of ms): hash on the blocking pool.
+pub(super) async fn hash_off_thread(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool) -> Result<StatusCode> {
@@ -133,12 +135,7 @@ pub async fn enable_device(State(s): State<Arc<AppState>>, c: Caller, Path(d): P
     security(("bearer" = [])))]
 pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Result<StatusCode> {
     // the Caller extractor has already checked this header
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
+    let token = bearer_token(&headers).ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
     let cat = state.ids.catalog();
     cat.revoke_token(&token_digest(token)).await?;
     cat.audit(&caller.login, &caller.device_id, "logout", None, "ok", &serde_json::json!({})).await?;

@@ -259,8 +259,14 @@ async fn audit(
     Ok(())
 }
 
-/// The active item `digest` if the caller may view it; a refusal is audited.
-pub(super) async fn viewable(state: &AppState, caller: &Caller, digest: &str, action: &str) -> Result<Evidence> {
+/// The active item `digest` (and the parsed digest) if the caller may view it; a
+/// refusal is audited.
+pub(super) async fn viewable(
+    state: &AppState,
+    caller: &Caller,
+    digest: &str,
+    action: &str,
+) -> Result<(Evidence, Digest)> {
     caller.require(&[Role::Supervisor, Role::Investigator])?;
     let d: Digest = digest.parse().map_err(|_| ApiError::BadRequest("evidence id must be 64 hex digits".into()))?;
     let e = state.evidence.active_evidence(&d).await?;
@@ -268,7 +274,7 @@ pub(super) async fn viewable(state: &AppState, caller: &Caller, digest: &str, ac
         audit(state, caller, action, digest, "denied", serde_json::json!({})).await?;
         return Err(ApiError::Forbidden("this evidence is not linked to a case assigned to you"));
     }
-    Ok(e)
+    Ok((e, d))
 }
 
 /// An item with what is attached to it.
@@ -314,7 +320,7 @@ pub async fn metadata(
     caller: Caller,
     Path(digest): Path<String>,
 ) -> Result<Json<EvidenceDetail>> {
-    let e = viewable(&state, &caller, &digest, "evidence.metadata").await?;
+    let (e, _) = viewable(&state, &caller, &digest, "evidence.metadata").await?;
     let cat = &state.evidence.catalog;
     let thumbnails = cat
         .thumbnails_of(e.id)
@@ -371,14 +377,13 @@ pub async fn content(
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let e = viewable(&state, &caller, &digest, "evidence.view").await?;
+    let (e, d) = viewable(&state, &caller, &digest, "evidence.view").await?;
     let size = e.size as u64;
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(v) => Some(one_range(v, size)?),
     };
     let (start, end) = range.unwrap_or((0, size));
-    let d: Digest = digest.parse()?;
     let detail = serde_json::json!({"evidence_id": e.id, "range": [start, end], "device": caller.device_id});
     state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
     audit(&state, &caller, "evidence.view", &digest, "ok", serde_json::json!({"range": [start, end]})).await?;
@@ -429,7 +434,7 @@ pub async fn thumbnail(
     caller: Caller,
     Path((digest, idx)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let e = viewable(&state, &caller, &digest, "evidence.thumbnail").await?;
+    let (e, _) = viewable(&state, &caller, &digest, "evidence.thumbnail").await?;
     let jpeg = state.evidence.thumbnail(e.id, idx).await?;
     let detail = serde_json::json!({"evidence_id": e.id, "thumbnail": idx, "device": caller.device_id});
     state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
@@ -453,7 +458,7 @@ pub async fn custody(
     caller: Caller,
     Path(digest): Path<String>,
 ) -> Result<Json<Vec<CustodyEntry>>> {
-    let e = viewable(&state, &caller, &digest, "evidence.custody").await?;
+    let (e, _) = viewable(&state, &caller, &digest, "evidence.custody").await?;
     let entries = state.evidence.custody.entries_for(&e.digest).await?;
     audit(&state, &caller, "evidence.custody", &digest, "ok", serde_json::json!({"entries": entries.len()})).await?;
     Ok(Json(entries))

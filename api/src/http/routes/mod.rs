@@ -8,6 +8,7 @@ pub mod events;
 pub mod evidence;
 pub mod health;
 pub mod identify;
+pub mod password;
 pub mod retention;
 pub mod subjects;
 pub mod uploads;

@@ -1,4 +1,5 @@
-//! `POST /v1/subjects`: an administrator enrols a person (record + face photos).
+//! Subjects (administrators): enrol a person (record + face photos and/or prints), add
+//! templates, replace flags, delete.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
-use crate::service::{FingerProbe, Probe};
+use crate::service::{DeleteReport, FingerProbe, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
 /// Most images (face photos and fingerprints together) accepted in one enrolment.
@@ -97,8 +98,7 @@ pub async fn enrol(
     let allowed: Vec<&str> = ["record", "face"].into_iter().chain(FINGER_FIELDS).collect();
     let parts = read_parts(form?, &allowed, MAX_ENROL_IMAGES + 1).await?;
     let mut record = None;
-    let mut faces = Vec::new();
-    let mut fingers = Vec::new();
+    let mut images = Vec::new();
     for (name, bytes) in parts {
         if name == "record" {
             if record.is_some() {
@@ -107,19 +107,12 @@ pub async fn enrol(
             let r: SubjectRecord = serde_json::from_slice(&bytes)
                 .map_err(|_| ApiError::BadRequest("`record` must be a JSON subject record".into()))?;
             record = Some(r);
-        } else if let Some(position) = finger_position(&name) {
-            let label = format!("finger #{}", fingers.len() + 1);
-            fingers.push(FingerProbe { label, bytes: bytes.to_vec(), position });
         } else {
-            // labels are ours, not the client's file names, so errors quote nothing personal
-            faces.push(Probe { label: format!("face #{}", faces.len() + 1), bytes: bytes.to_vec() });
+            images.push((name, bytes));
         }
     }
     let r = record.ok_or_else(|| ApiError::BadRequest("a `record` part is required".into()))?;
-    let images = faces.len() + fingers.len();
-    if images == 0 || images > MAX_ENROL_IMAGES {
-        return Err(ApiError::BadRequest(format!("1 to {MAX_ENROL_IMAGES} `face`/`finger` parts are required")));
-    }
+    let (faces, fingers) = sort_images(images)?;
     let subject = NewSubject {
         external_id: r.external_id,
         surname: r.surname,
@@ -143,6 +136,117 @@ pub async fn enrol(
             templates: report.template_ids.len(),
         }),
     ))
+}
+
+/// Face photos and prints from multipart parts named `face`, `finger`, `finger_1`…`finger_10`;
+/// 1 to [`MAX_ENROL_IMAGES`] in all.
+fn sort_images(parts: Vec<(String, axum::body::Bytes)>) -> Result<(Vec<Probe>, Vec<FingerProbe>)> {
+    let mut faces = Vec::new();
+    let mut fingers = Vec::new();
+    for (name, bytes) in parts {
+        if let Some(position) = finger_position(&name) {
+            let label = format!("finger #{}", fingers.len() + 1);
+            fingers.push(FingerProbe { label, bytes: bytes.to_vec(), position });
+        } else {
+            // labels are ours, not the client's file names, so errors quote nothing personal
+            faces.push(Probe { label: format!("face #{}", faces.len() + 1), bytes: bytes.to_vec() });
+        }
+    }
+    let images = faces.len() + fingers.len();
+    if images == 0 || images > MAX_ENROL_IMAGES {
+        return Err(ApiError::BadRequest(format!("1 to {MAX_ENROL_IMAGES} `face`/`finger` parts are required")));
+    }
+    Ok((faces, fingers))
+}
+
+/// Multipart form adding templates (schema only; the handler reads the parts).
+#[derive(ToSchema)]
+#[allow(dead_code)] // never constructed: it exists to describe the form in OpenAPI
+pub struct TemplatesForm {
+    /// Face photos (repeat the field).
+    #[schema(value_type = Vec<String>, format = Binary)]
+    face: Vec<Vec<u8>>,
+    /// Fingerprint images, position unknown; `finger_1` … `finger_10` give the ISO
+    /// position. One to ten images in all.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    finger: Vec<Vec<u8>>,
+}
+
+/// Templates added to a person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplatesAdded {
+    /// Registry id.
+    pub external_id: String,
+    /// Number of templates stored.
+    pub templates: usize,
+}
+
+/// Adds face photos and/or fingerprints to an enrolled person (admin), e.g. a new photo
+/// or prints taken at the station. Every image must be usable, else nothing is stored.
+#[utoipa::path(
+    post, path = "/v1/subjects/{external_id}/templates", tag = "subjects",
+    params(("external_id" = String, Path, description = "registry id")),
+    request_body(content = TemplatesForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = TemplatesAdded),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_templates(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(external_id): Path<String>,
+    form: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<TemplatesAdded>)> {
+    caller.require(&[Role::Admin])?;
+    let allowed: Vec<&str> = ["face"].into_iter().chain(FINGER_FIELDS).collect();
+    let (faces, fingers) = sort_images(read_parts(form?, &allowed, MAX_ENROL_IMAGES).await?)?;
+    let svc = state.ids.clone();
+    let ext = external_id.clone();
+    let (subject_id, ids) = state
+        .gate
+        .run(move || tokio::runtime::Handle::current().block_on(svc.add_templates(&ext, &faces, &fingers)))
+        .await?;
+    let detail = serde_json::json!({"templates": ids.len()});
+    state
+        .ids
+        .catalog()
+        .audit(&caller.login, &caller.device_id, "subject.templates", Some(subject_id), "ok", &detail)
+        .await?;
+    Ok((StatusCode::CREATED, Json(TemplatesAdded { external_id, templates: ids.len() })))
+}
+
+/// Deletes a person and all their templates (admin): they are never matched again. The
+/// audit trail keeps the row id and the counts, not the record.
+#[utoipa::path(
+    delete, path = "/v1/subjects/{external_id}", tag = "subjects",
+    params(("external_id" = String, Path, description = "registry id")),
+    responses(
+        (status = 200, body = DeleteReport),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_subject(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(external_id): Path<String>,
+) -> Result<Json<DeleteReport>> {
+    caller.require(&[Role::Admin])?;
+    let report = state.ids.delete_subject(&external_id).await?;
+    let detail =
+        serde_json::json!({"face_templates": report.face_templates, "finger_templates": report.finger_templates});
+    let cat = state.ids.catalog();
+    cat.audit(&caller.login, &caller.device_id, "subject.delete", Some(report.subject_id), "deleted", &detail).await?;
+    Ok(Json(report))
 }
 
 /// Replaces a person's operational flags (admin), e.g. when a search warrant is issued
