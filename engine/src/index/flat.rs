@@ -76,8 +76,9 @@ impl FlatIndex {
         let mut t0 = lo;
         while t0 < hi {
             let t1 = (t0 + tile).min(hi);
-            // Packing only pays with the AVX-512 tile kernel (others use the row kernel).
-            let tiled = matches!(isa.level(), Level::Avx512 | Level::Avx512Vnni);
+            // Packing only pays with a register-tiled kernel (AVX2, AVX-512); scalar and
+            // NEON use the row kernel.
+            let tiled = matches!(isa.level(), Level::Avx2 | Level::Avx512 | Level::Avx512Vnni);
             if nq < PACK_MIN_QUERIES || !tiled {
                 for (q, top) in queries.chunks_exact(d).zip(tops.iter_mut()) {
                     for r in t0..t1 {

@@ -101,6 +101,8 @@ pub fn f32_block_scores(isa: Isa, blocks: &[f32], dim: usize, queries: &[f32], o
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 | Level::Avx512Vnni => x86_blocked::f32_avx512(blocks, dim, queries, out),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => x86_blocked::f32_avx2(blocks, dim, queries, out),
         _ => blocked::f32_scores(blocks, dim, queries, out),
     }
 }

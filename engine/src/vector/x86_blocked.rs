@@ -212,45 +212,99 @@ unsafe fn f16_tile<const Q: usize, const B: usize>(
 
 // ------------------------------------------------------------------ f16, AVX2 + F16C
 
-/// Safe entry: caller guarantees (via `Isa`) avx2 + fma + f16c.
+/// Safe entry: caller guarantees (via `Isa`) avx2 + fma + f16c. Up to 4 queries share
+/// each gallery load (batch search) and give 8 independent FMA chains.
 pub(super) fn f16_avx2(blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
+    avx2_float_scan(blocks, dim, queries, out, |g, q, o, rows, n| {
+        // SAFETY: see `avx2_float_scan`
+        unsafe {
+            match n {
+                4 => avx2_f16_tile::<4>(g, q, dim, o, rows),
+                3 => avx2_f16_tile::<3>(g, q, dim, o, rows),
+                2 => avx2_f16_tile::<2>(g, q, dim, o, rows),
+                _ => avx2_f16_tile::<1>(g, q, dim, o, rows),
+            }
+        }
+    });
+}
+
+/// Safe entry: caller guarantees (via `Isa`) avx2 + fma. Same tiling as `f16_avx2`.
+pub(super) fn f32_avx2(blocks: &[f32], dim: usize, queries: &[f32], out: &mut [f32]) {
+    avx2_float_scan(blocks, dim, queries, out, |g, q, o, rows, n| {
+        // SAFETY: see `avx2_float_scan`
+        unsafe {
+            match n {
+                4 => avx2_f32_tile::<4>(g, q, dim, o, rows),
+                3 => avx2_f32_tile::<3>(g, q, dim, o, rows),
+                2 => avx2_f32_tile::<2>(g, q, dim, o, rows),
+                _ => avx2_f32_tile::<1>(g, q, dim, o, rows),
+            }
+        }
+    });
+}
+
+/// Queries outer in chunks of up to 4, blocks inner; `tile(g, q, out, rows, n)` scores
+/// queries `q..q+n` against the block at `g` into `out + j * rows` (`j < n`). Every
+/// pointer it is given is in bounds for that: block `b` of `dim * 16` values, `n`
+/// queries of `dim` floats, 16 outputs per query row (sizes checked here).
+fn avx2_float_scan<T>(
+    blocks: &[T],
+    dim: usize,
+    queries: &[f32],
+    out: &mut [f32],
+    tile: impl Fn(*const T, *const f32, *mut f32, usize, usize),
+) {
     let bh = dim * BLOCK;
     let nb = blocks.len() / bh;
     let nq = queries.len() / dim;
     let rows = nb * BLOCK;
-    assert!(out.len() >= nq * rows);
-    for qi in 0..nq {
+    assert!(out.len() >= nq * rows && blocks.len() >= nb * bh);
+    let mut qi = 0;
+    while qi < nq {
+        let n = (nq - qi).min(4);
         for b in 0..nb {
-            // SAFETY: avx2/fma/f16c guaranteed by the dispatcher; block b, query qi and the
-            // 16 output floats are in bounds.
-            unsafe {
-                avx2_f16_block(
-                    blocks.as_ptr().add(b * bh),
-                    queries.as_ptr().add(qi * dim),
-                    dim,
-                    out.as_mut_ptr().add(qi * rows + b * BLOCK),
-                )
-            }
+            // wrapping_add: plain pointer arithmetic, in bounds by the checks above
+            let g = blocks.as_ptr().wrapping_add(b * bh);
+            let q = queries.as_ptr().wrapping_add(qi * dim);
+            let o = out.as_mut_ptr().wrapping_add(qi * rows + b * BLOCK);
+            tile(g, q, o, rows, n);
         }
+        qi += n;
     }
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn avx2_f16_block(g: *const u16, q: *const f32, dim: usize, out: *mut f32) {
-    let mut lo = _mm256_setzero_ps();
-    let mut hi = _mm256_setzero_ps();
-    // SAFETY (whole body): dim * 16 halves at g, dim floats at q, 16 floats at out.
-    unsafe {
-        for k in 0..dim {
-            let qv = _mm256_set1_ps(*q.add(k));
-            let p = g.add(k * BLOCK);
-            lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(p as *const _)), qv, lo);
-            hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(p.add(8) as *const _)), qv, hi);
+/// One register tile (Q queries x 16 rows) over `dim` values; `$load` turns 8 gallery
+/// values at a pointer into 8 f32 lanes.
+macro_rules! avx2_float_tile {
+    ($name:ident, $t:ty, $features:literal, $load:expr) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const Q: usize>(g: *const $t, q: *const f32, dim: usize, out: *mut f32, rows: usize) {
+            // SAFETY (whole body): dim * 16 values at g, Q queries of dim floats at q, 16
+            // floats at out + j * rows for each j < Q (see `avx2_float_scan`).
+            unsafe {
+                let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+                for k in 0..dim {
+                    let p = g.add(k * BLOCK);
+                    let (lo, hi) = ($load(p), $load(p.add(8)));
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        let qv = _mm256_set1_ps(*q.add(j * dim + k));
+                        a[0] = _mm256_fmadd_ps(lo, qv, a[0]);
+                        a[1] = _mm256_fmadd_ps(hi, qv, a[1]);
+                    }
+                }
+                for (j, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(out.add(j * rows), a[0]);
+                    _mm256_storeu_ps(out.add(j * rows + 8), a[1]);
+                }
+            }
         }
-        _mm256_storeu_ps(out, lo);
-        _mm256_storeu_ps(out.add(8), hi);
-    }
+    };
 }
+
+avx2_float_tile!(avx2_f16_tile, u16, "avx2,fma,f16c", |p: *const u16| _mm256_cvtph_ps(_mm_loadu_si128(
+    p as *const __m128i
+)));
+avx2_float_tile!(avx2_f32_tile, f32, "avx2,fma", |p: *const f32| _mm256_loadu_ps(p));
 
 // ------------------------------------------------------------------ f32, AVX-512
 
