@@ -709,6 +709,61 @@ async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_ca
         assert!(!rows.iter().any(|r| r.detail.contains(secret)), "passwords are never logged");
     }
     cat.close().await;
+
+    // device credentials: an enrolled device needs its own secret at every login
+    let r = post(&admin, "ws-0", "/v1/devices", Some(json!({"device_id": "tab-77"}))).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let dev_secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let p9_at = ("p9", one_time.as_str(), "tab-77");
+    problem(login_with(&http, &s, p9_at, None).await, StatusCode::UNAUTHORIZED, "no device secret").await;
+    let wrong = "0".repeat(64);
+    problem(login_with(&http, &s, p9_at, Some(&wrong)).await, StatusCode::UNAUTHORIZED, "wrong device secret").await;
+    assert_eq!(login_with(&http, &s, p9_at, Some(&dev_secret)).await.status(), StatusCode::OK);
+    let p9 = token(&http, &s, "p9", &one_time, "tab-9").await;
+    let r = post(&p9, "tab-9", "/v1/devices", Some(json!({"device_id": "x"}))).await.unwrap();
+    problem(r, StatusCode::FORBIDDEN, "patrol enrols a device").await;
+
+    // a server that requires device credentials: unenrolled devices cannot log in; the
+    // administrator's workstation is enrolled from the command line
+    let admin_password = s.admin_password.clone();
+    drop(s);
+    let out = Command::new(env!("CARGO_BIN_EXE_epatrol"))
+        .arg("--data")
+        .arg(&data)
+        .args(["device", "enroll", "--id", "ws-0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let ws_secret = err.split("(shown once): ").nth(1).unwrap().trim().to_string();
+    let s = Server::start(&data, &["--require-device-credentials", "--login-attempts-per-min", "100"]);
+    let r = login_with(&http, &s, ("admin", &admin_password, "ws-0"), None).await;
+    problem(r, StatusCode::UNAUTHORIZED, "admin without the workstation secret").await;
+    let r = login_with(&http, &s, ("admin", &admin_password, "ws-0"), Some(&ws_secret)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = login_with(&http, &s, ("p9", &one_time, "tab-9"), None).await;
+    problem(r, StatusCode::UNAUTHORIZED, "a device never enrolled").await;
+    let r = login_with(&http, &s, ("p9", &one_time, "tab-77"), Some(&dev_secret)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cat = Catalog::open_in(&data).await.unwrap();
+    let rows = cat.audit_tail(50).await.unwrap();
+    assert!(rows.iter().any(|r| r.action == "device.enroll"));
+    assert!(!rows.iter().any(|r| r.detail.contains(&dev_secret) || r.detail.contains(&ws_secret)));
+    cat.close().await;
+}
+
+/// Logs in `(login, password, device)`, sending `device_secret` when given.
+async fn login_with(
+    http: &reqwest::Client,
+    s: &Server,
+    (login, password, device): (&str, &str, &str),
+    secret: Option<&str>,
+) -> reqwest::Response {
+    let mut b = json!({"login": login, "password": password, "device_id": device});
+    if let Some(sec) = secret {
+        b["device_secret"] = json!(sec);
+    }
+    http.post(s.url("/v1/auth/login")).json(&b).send().await.unwrap()
 }
 
 /// HTTPS from a config file: a self-signed certificate (openssl), settings in TOML, the

@@ -55,6 +55,9 @@ pub enum Command {
     /// Accounts for the HTTP API (`user add --login L --role R`).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Device credentials for the HTTP API (`device enroll --id D`).
+    #[command(subcommand)]
+    Device(user::DeviceCommand),
     /// Evidence vault commands (ingest, incident, classify, hold, case, sweep, verify, export, ...).
     #[command(flatten)]
     Vault(vault::VaultCommand),
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(cli.data, a),
         Command::Serve(a) => serve::run(cli.data, a),
         Command::User(c) => user::run(cli.data, c),
+        Command::Device(c) => user::run_device(cli.data, c),
         Command::Vault(c) => vault::run(&cli.data, c),
     }
 }

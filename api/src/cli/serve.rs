@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Login attempts per minute per login name. [default: 10]
     #[arg(long)]
     pub login_attempts_per_min: Option<u32>,
+    /// Refuse logins from devices not enrolled with a secret (`epatrol device enroll`,
+    /// `POST /v1/devices`); enrolled devices always need theirs. [default: false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub require_device_credentials: Option<bool>,
 }
 
 impl ServeArgs {
@@ -109,6 +113,7 @@ impl ServeArgs {
         c.rate_per_sec = self.rate_per_sec.unwrap_or(c.rate_per_sec);
         c.rate_burst = self.rate_burst.unwrap_or(c.rate_burst);
         c.login_attempts_per_min = self.login_attempts_per_min.unwrap_or(c.login_attempts_per_min);
+        c.require_device_credentials = self.require_device_credentials.unwrap_or(c.require_device_credentials);
         Ok(c)
     }
 }

@@ -1,11 +1,12 @@
-//! `epatrol user add`: create an account from the command line.
+//! `epatrol user add` and `epatrol device enroll`: accounts and device credentials from
+//! the command line (the first administrator's workstation, scripted provisioning).
 
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use epatrol_api::http::auth::{Role, hash_password, random_secret};
+use epatrol_api::http::auth::{Role, hash_password, random_secret, token_digest};
 use epatrol_store::Catalog;
 
 /// Account commands.
@@ -53,6 +54,37 @@ pub fn run(data: PathBuf, c: UserCommand) -> anyhow::Result<ExitCode> {
         if generated {
             eprintln!("epatrol: one-time password: {password}");
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Device commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DeviceCommand {
+    /// Enrol (or re-key) a device: prints its secret once to stderr; logins from the device
+    /// must then send it as `device_secret`. Its existing tokens are revoked.
+    Enroll(DeviceEnrollArgs),
+}
+
+/// Arguments of `epatrol device enroll`.
+#[derive(Debug, clap::Args)]
+pub struct DeviceEnrollArgs {
+    /// Device id, as the device sends it at login.
+    #[arg(long)]
+    pub id: String,
+}
+
+/// Runs a `device` command.
+pub fn run_device(data: PathBuf, c: DeviceCommand) -> anyhow::Result<ExitCode> {
+    let DeviceCommand::Enroll(a) = c;
+    let secret = random_secret();
+    super::runtime()?.block_on(async {
+        let catalog = Catalog::open_in(&data).await?;
+        catalog.enroll_device(&a.id, &token_digest(&secret)).await?;
+        let detail = serde_json::json!({"device": a.id});
+        catalog.audit(&super::common::cli_actor(None), "", "device.enroll", None, "ok", &detail).await?;
+        catalog.close().await;
+        eprintln!("epatrol: enrolled device '{}'; its secret (shown once): {secret}", a.id);
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// How the face gallery is searched.
     pub face_index: FaceIndex,
+    /// Refuse logins from devices not enrolled with a secret (`POST /v1/devices`).
+    pub require_device_credentials: bool,
 }
 
 /// PEM files of the server's TLS identity.
@@ -103,6 +105,7 @@ impl ServeConfig {
             login_attempts_per_min: 10,
             tls: None,
             face_index: FaceIndex::default(),
+            require_device_credentials: false,
         }
     }
 }

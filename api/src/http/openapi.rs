@@ -22,6 +22,7 @@ use super::routes;
         routes::cases::close_case, routes::events::events, super::metrics::metrics,
         routes::admin::create_user, routes::admin::disable_user, routes::admin::enable_user,
         routes::admin::disable_device, routes::admin::enable_device, routes::admin::logout,
+        routes::admin::enroll_device,
     ),
     components(schemas(super::problem::Problem, super::auth::Role)),
     modifiers(&BearerAuth),

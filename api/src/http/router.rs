@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/users", post(routes::admin::create_user))
         .route("/v1/users/{login}/disable", post(routes::admin::disable_user))
         .route("/v1/users/{login}/enable", post(routes::admin::enable_user))
+        .route("/v1/devices", post(routes::admin::enroll_device))
         .route("/v1/devices/{device}/disable", post(routes::admin::disable_device))
         .route("/v1/devices/{device}/enable", post(routes::admin::enable_device))
         .route("/v1/identify", post(routes::identify::identify))

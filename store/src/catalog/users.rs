@@ -92,9 +92,7 @@ impl Catalog {
 
     /// Records that `device_id` is in use (first/last seen). A disabled device is refused.
     pub async fn touch_device(&self, device_id: &str) -> Result<()> {
-        if device_id.trim().is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
-            return Err(StoreError::Invalid("device id must be 1-128 printable characters".into()));
-        }
+        check_device_id(device_id)?;
         let now = now_rfc3339();
         sqlx::query(
             "INSERT INTO devices (device_id, first_seen, last_seen) VALUES (?, ?, ?) \
@@ -113,6 +111,38 @@ impl Catalog {
             return Err(StoreError::Refused("device is disabled".into()));
         }
         Ok(())
+    }
+
+    /// Enrols a device with the SHA-256 of its secret, or re-keys an enrolled one; the
+    /// device's tokens are revoked (a re-key means the old secret may be out), in one
+    /// transaction.
+    pub async fn enroll_device(&self, device_id: &str, secret_sha256: &str) -> Result<()> {
+        check_device_id(device_id)?;
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (device_id, first_seen, last_seen, secret_sha256) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (device_id) DO UPDATE SET secret_sha256 = excluded.secret_sha256",
+        )
+        .bind(device_id)
+        .bind(&now)
+        .bind(&now)
+        .bind(secret_sha256)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM tokens WHERE device_id = ?").bind(device_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The SHA-256 of an enrolled device's secret; `None` for a device never enrolled
+    /// (or unknown).
+    pub async fn device_secret(&self, device_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT secret_sha256 FROM devices WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
     }
 
     /// Disables (or re-enables) a device; its tokens stop working at once.
@@ -222,4 +252,12 @@ impl Catalog {
     pub async fn purge_expired_tokens(&self, now: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= ?").bind(now).execute(&self.pool).await?.rows_affected())
     }
+}
+
+/// Device ids are 1-128 printable characters.
+fn check_device_id(device_id: &str) -> Result<()> {
+    if device_id.trim().is_empty() || device_id.len() > 128 || device_id.chars().any(char::is_control) {
+        return Err(StoreError::Invalid("device id must be 1-128 printable characters".into()));
+    }
+    Ok(())
 }

@@ -129,6 +129,48 @@ pub async fn enable_device(State(s): State<Arc<AppState>>, c: Caller, Path(d): P
     set_device(&s, &c, &d, false).await
 }
 
+/// Body of `POST /v1/devices`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    /// Device id (1-128 printable characters), as the device sends it at login.
+    pub device_id: String,
+}
+
+/// An enrolled device and its secret (shown once; only its SHA-256 is kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolledDevice {
+    /// Device id.
+    pub device_id: String,
+    /// Secret to configure on the device; logins from it must send it as `device_secret`.
+    pub secret: String,
+}
+
+/// Enrols a tablet, dock or workstation with a secret of its own, or re-keys it (admin).
+/// Logins from an enrolled device must present the secret; the device's tokens are
+/// revoked.
+#[utoipa::path(post, path = "/v1/devices", tag = "admin", request_body = NewDevice,
+    responses(
+        (status = 201, body = EnrolledDevice),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn enroll_device(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: std::result::Result<Json<NewDevice>, JsonRejection>,
+) -> Result<(StatusCode, Json<EnrolledDevice>)> {
+    caller.require(&[Role::Admin])?;
+    let b = json_body(body)?;
+    let secret = random_secret();
+    let cat = state.ids.catalog();
+    cat.enroll_device(&b.device_id, &token_digest(&secret)).await?;
+    let detail = serde_json::json!({"device": b.device_id});
+    cat.audit(&caller.login, &caller.device_id, "device.enroll", None, "ok", &detail).await?;
+    Ok((StatusCode::CREATED, Json(EnrolledDevice { device_id: b.device_id, secret })))
+}
+
 /// Revokes the presented token (any role).
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem, content_type = "application/problem+json")),

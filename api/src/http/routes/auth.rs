@@ -23,6 +23,10 @@ pub struct LoginRequest {
     pub password: String,
     /// Id of the tablet/dock/workstation; the token only works with this id in `X-Device-Id`.
     pub device_id: String,
+    /// The device's own secret (from `POST /v1/devices`); required when the device is
+    /// enrolled, and for every device when the server requires device credentials.
+    #[serde(default)]
+    pub device_secret: Option<String>,
 }
 
 /// Issued token.
@@ -86,6 +90,17 @@ pub async fn login(
         }
     };
     let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("stored role is unknown".into()))?;
+    // the device's own credential, checked after the password so a guesser without it
+    // learns nothing about which devices are enrolled
+    let device_ok = match catalog.device_secret(&req.device_id).await? {
+        Some(expected) => req.device_secret.as_deref().is_some_and(|s| token_digest(s) == expected),
+        None => !state.config.require_device_credentials,
+    };
+    if !device_ok {
+        let detail = serde_json::json!({"reason": "device credentials"});
+        catalog.audit(&user.login, &req.device_id, "login", None, "denied", &detail).await?;
+        return Err(ApiError::Unauthenticated("invalid or missing device credentials"));
+    }
     catalog.touch_device(&req.device_id).await?;
     let token = random_secret();
     let ttl = state.config.token_ttl.as_secs();
