@@ -80,6 +80,21 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// [`hash_password`] on the blocking pool: argon2 is deliberately slow (tens of ms) and
+/// must not hold up the async workers.
+pub async fn hash_password_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// [`verify_password`] on the blocking pool (see [`hash_password_blocking`]).
+pub async fn verify_password_blocking(password: String, phc: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// A fresh random secret of 256 bits as lower-case hex (tokens, generated passwords).
 pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];

@@ -221,12 +221,7 @@ async fn bootstrap_admin(ids: &IdentificationService, login: &str) -> Result<()>
         return Ok(());
     }
     let password = auth::random_secret();
-    let hash = tokio::task::spawn_blocking({
-        let p = password.clone();
-        move || auth::hash_password(&p)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = auth::hash_password_blocking(password.clone()).await?;
     catalog.create_user(login, auth::Role::Admin.as_str(), &hash).await?;
     catalog
         .audit(

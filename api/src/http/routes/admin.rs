@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role, bearer_token, hash_password, random_secret, token_digest};
+use crate::http::auth::{Caller, Role, bearer_token, hash_password_blocking, random_secret, token_digest};
 use crate::http::problem::Problem;
 
 /// Body of `POST /v1/users`.
@@ -57,19 +57,12 @@ pub async fn create_user(
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
     let password = random_secret();
-    let hash = hash_off_thread(password.clone()).await?;
+    let hash = hash_password_blocking(password.clone()).await?;
     let cat = state.ids.catalog();
     cat.create_user(&b.login, b.role.as_str(), &hash).await?;
     let detail = serde_json::json!({"login": b.login, "role": b.role.as_str()});
     cat.audit(&caller.login, &caller.device_id, "user.create", None, "ok", &detail).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { login: b.login, role: b.role, password })))
-}
-
-/// argon2 is deliberately slow (tens of ms): hash on the blocking pool.
-pub(super) async fn hash_off_thread(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool) -> Result<StatusCode> {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Role, hash_password, random_secret, token_digest, unix_now, verify_password};
+use crate::http::auth::{Role, hash_password, random_secret, token_digest, unix_now, verify_password_blocking};
 use crate::http::problem::Problem;
 
 /// Login request.
@@ -77,11 +77,7 @@ pub async fn login(
     let user = catalog.user_by_login(&req.login).await?;
     let phc =
         user.as_ref().filter(|u| !u.disabled).map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
-    let password = req.password;
-    // argon2 is deliberately slow (tens of ms): keep it off the async workers
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ok = verify_password_blocking(req.password, phc).await?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {

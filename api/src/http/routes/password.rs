@@ -11,11 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admin::hash_off_thread;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role, bearer_token, random_secret, token_digest, verify_password};
+use crate::http::auth::{
+    Caller, Role, bearer_token, hash_password_blocking, random_secret, token_digest, verify_password_blocking,
+};
 use crate::http::problem::Problem;
 
 /// Shortest accepted new password.
@@ -75,15 +76,12 @@ pub async fn change(
     state.limits.login(&caller.login)?;
     let cat = state.ids.catalog();
     let user = cat.user_by_login(&caller.login).await?.ok_or(ApiError::Unauthenticated("invalid or expired token"))?;
-    let (current, phc) = (b.current_password, user.password_hash);
-    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ok = verify_password_blocking(b.current_password, user.password_hash).await?;
     if !ok {
         cat.audit(&caller.login, &caller.device_id, "password.change", None, "denied", &serde_json::json!({})).await?;
         return Err(ApiError::Forbidden("the current password is wrong"));
     }
-    let hash = hash_off_thread(b.new_password).await?;
+    let hash = hash_password_blocking(b.new_password).await?;
     let keep = bearer_token(&headers).map(token_digest);
     let revoked = cat.set_password(&caller.login, &hash, keep.as_deref()).await?;
     let detail = serde_json::json!({"tokens_revoked": revoked});
@@ -110,7 +108,7 @@ pub async fn reset(
 ) -> Result<Json<PasswordReset>> {
     caller.require(&[Role::Admin])?;
     let password = random_secret();
-    let hash = hash_off_thread(password.clone()).await?;
+    let hash = hash_password_blocking(password.clone()).await?;
     let cat = state.ids.catalog();
     let revoked = cat.set_password(&login, &hash, None).await?;
     let detail = serde_json::json!({"login": login, "tokens_revoked": revoked});
