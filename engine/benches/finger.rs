@@ -16,7 +16,7 @@
 //! `FINGER_BENCH_PY=0` to skip the Python reference, `FINGER_BENCH_EXTRACT=0` to skip
 //! part 1, `FINGER_BENCH_EXHAUSTIVE` (probes also searched exhaustively, default 10),
 //! `FINGER_BENCH_CROP_EVAL=M` (also evaluate accuracy with LEADER on the ridge-area crop
-//! of margin M), `FINGER_BENCH_JSON` (output path).
+//! of margin M), `FINGER_BENCH_JSON` (output path), `FINGER_BENCH_MATCH_S` (seconds of the 1:1 loop, default 3).
 //! Prints a markdown table and writes JSON. Needs `../shared/datasets/fingerprints`.
 
 use std::path::PathBuf;
@@ -227,7 +227,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c0 = thread_cpu_s();
     let mut n = 0u64;
     let mut sink = 0f32;
-    while t0.elapsed().as_secs_f64() < 3.0 {
+    let match_s = env_usize("FINGER_BENCH_MATCH_S", 3) as f64;
+    while t0.elapsed().as_secs_f64() < match_s {
         for set in real.chunks(80) {
             for i in 0..set.len() {
                 for j in i + 1..set.len() {
