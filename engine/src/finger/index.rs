@@ -176,11 +176,10 @@ impl FingerIndex {
             (self.subjects.len() - 1) as u32
         });
         let id = self.templates.len() as u32;
+        let cyls: Vec<_> = (0..template.len()).map(|k| template.cyl(k)).collect();
         for (l, h) in self.hashes.iter().enumerate() {
-            let mut keys: Vec<u32> = (0..template.len())
-                .map(|i| key(template.cyl(i), h))
-                .filter(|k| k.count_ones() >= MIN_KEY_ONES)
-                .collect();
+            let mut keys: Vec<u32> =
+                cyls.iter().map(|c| key(c, h)).filter(|k| k.count_ones() >= MIN_KEY_ONES).collect();
             keys.sort_unstable();
             keys.dedup();
             for k in keys {
@@ -195,9 +194,10 @@ impl FingerIndex {
     pub fn candidates(&self, probe: &MccTemplate, k: usize) -> (Vec<u32>, usize) {
         let mut votes = vec![0f32; self.templates.len()];
         let n = self.templates.len().max(1) as f32;
+        let cyls: Vec<_> = (0..probe.len()).map(|k| probe.cyl(k)).collect();
         for (l, h) in self.hashes.iter().enumerate() {
-            for i in 0..probe.len() {
-                let kk = key(probe.cyl(i), h);
+            for c in &cyls {
+                let kk = key(c, h);
                 if kk.count_ones() < MIN_KEY_ONES {
                     continue;
                 }

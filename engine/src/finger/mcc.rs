@@ -62,6 +62,11 @@ const TAU3: f32 = -30.0;
 const MAX_NR: usize = 64;
 
 /// A template prepared for MCC matching: valid cylinders and their minutiae.
+///
+/// Per-minutia geometry (`x`, `y`, `theta`) is in minutia order; the cylinders themselves
+/// are kept in *direction order* (ascending `theta`, see `by_dir`), so the cylinders of
+/// `b` within δθ of a direction are one contiguous (circular) run, and word-major planes,
+/// so four neighbouring cylinders' word `w` is one 256-bit load.
 #[derive(Debug, Clone, Default)]
 pub struct MccTemplate {
     /// x of each kept minutia (500 ppi pixels).
@@ -70,17 +75,18 @@ pub struct MccTemplate {
     pub y: Vec<f32>,
     /// Direction of each kept minutia, radians.
     pub theta: Vec<f32>,
-    /// Cell bits of each kept minutia's cylinder.
-    pub bits: Vec<[u64; WORDS]>,
-    /// `PLANE_WORDS` words of spatial cell validity per kept minutia (the same for every
+    /// Cylinder words, direction order, word-major: word `w` of the cylinder of direction
+    /// rank `k` is `planes[w * len + k]`; words `0..WORDS` are the cell bits, words
+    /// `WORDS..WORDS + PLANE_WORDS` the spatial cell validity (the same for every
     /// direction plane).
-    pub valid: Vec<[u64; PLANE_WORDS]>,
-    /// (cos, sin) of each direction: the δθ gate becomes a branch-free dot product.
-    pub dir: Vec<(f32, f32)>,
-    /// Cylinder numbers sorted by direction (`theta`), so the cylinders within δθ of a
-    /// given direction are one circular run of this list.
+    pub planes: Vec<u64>,
+    /// cos of each direction, direction order: the δθ gate is a branch-free dot product.
+    pub dir_cos: Vec<f32>,
+    /// sin of each direction, direction order.
+    pub dir_sin: Vec<f32>,
+    /// Minutia number of each direction rank.
     pub by_dir: Vec<u16>,
-    /// `theta` in the order of `by_dir` (ascending).
+    /// `theta` in direction order (ascending).
     pub sorted_theta: Vec<f32>,
 }
 
@@ -211,6 +217,9 @@ impl MccTemplate {
         let delta_d = 2.0 * PI / ND as f32;
         let gs_norm = 1.0 / (SIGMA_S * (2.0 * PI).sqrt());
         let mut out = MccTemplate::default();
+        // per kept minutia: cell bits, validity, (cos, sin) of its direction
+        #[allow(clippy::type_complexity)]
+        let mut cyls: Vec<([u64; WORDS], [u64; PLANE_WORDS], (f32, f32))> = Vec::new();
         for (i, &(x, y, th)) in m.iter().enumerate() {
             let neigh: Vec<usize> =
                 (0..m.len()).filter(|&j| j != i && (m[j].0 - x).hypot(m[j].1 - y) <= R + 3.0 * SIGMA_S).collect();
@@ -270,13 +279,22 @@ impl MccTemplate {
             out.x.push(x);
             out.y.push(y);
             out.theta.push(norm_angle(th));
-            out.bits.push(bits);
-            out.valid.push(valid);
-            out.dir.push((th.cos(), th.sin()));
+            // cos/sin of the angle as given (not of the normalised `theta`), as always
+            cyls.push((bits, valid, (th.cos(), th.sin())));
         }
-        let mut by_dir: Vec<u16> = (0..out.len() as u16).collect();
+        let n = out.x.len();
+        let mut by_dir: Vec<u16> = (0..n as u16).collect();
         by_dir.sort_by(|&p, &q| out.theta[p as usize].total_cmp(&out.theta[q as usize]).then(p.cmp(&q)));
-        out.sorted_theta = by_dir.iter().map(|&k| out.theta[k as usize]).collect();
+        out.planes = vec![0; (WORDS + PLANE_WORDS) * n];
+        for (k, &i) in by_dir.iter().enumerate() {
+            let (bits, valid, _) = &cyls[i as usize];
+            for (w, &word) in bits.iter().chain(valid).enumerate() {
+                out.planes[w * n + k] = word;
+            }
+        }
+        out.sorted_theta = by_dir.iter().map(|&i| out.theta[i as usize]).collect();
+        out.dir_cos = by_dir.iter().map(|&i| cyls[i as usize].2.0).collect();
+        out.dir_sin = by_dir.iter().map(|&i| cyls[i as usize].2.1).collect();
         out.by_dir = by_dir;
         out
     }
@@ -291,9 +309,14 @@ impl MccTemplate {
         self.x.is_empty()
     }
 
-    /// Cell bits of cylinder `i`.
-    pub fn cyl(&self, i: usize) -> &[u64; WORDS] {
-        &self.bits[i]
+    /// Cell bits of the cylinder of direction rank `k`.
+    pub fn cyl(&self, k: usize) -> [u64; WORDS] {
+        std::array::from_fn(|w| self.planes[w * self.len() + k])
+    }
+
+    /// Spatial validity words of the cylinder of direction rank `k`.
+    fn valid(&self, k: usize) -> [u64; PLANE_WORDS] {
+        std::array::from_fn(|w| self.planes[(WORDS + w) * self.len() + k])
     }
 }
 
@@ -344,6 +367,13 @@ fn local_similarity(ca: &[u64; WORDS], va: &[u64; PLANE_WORDS], cb: &[u64; WORDS
         nb += y.count_ones();
         nx += (x ^ y).count_ones();
     }
+    similarity_of_counts(common, na, nb, nx)
+}
+
+/// The local similarity from the bit counts: `common` valid cells in both, `na`/`nb` set
+/// cells of each inside them, `nx` cells that differ.
+#[inline(always)]
+fn similarity_of_counts(common: u32, na: u32, nb: u32, nx: u32) -> f32 {
     // comparable: enough cells valid in both (over all direction planes), some bit set
     let ok = (common as usize * ND) >= (MIN_ME * CELLS as f32) as usize && na + nb > 0;
     // counts are ≤ CELLS: square roots from a table (three sqrtss per pair were the
@@ -351,6 +381,156 @@ fn local_similarity(ca: &[u64; WORDS], va: &[u64; PLANE_WORDS], cb: &[u64; WORDS
     let sq = &SQRT_TABLE.0;
     let l = 1.0 - sq[nx as usize] / (sq[na as usize] + sq[nb as usize]).max(1e-9);
     if ok { l } else { 0.0 }
+}
+
+/// Stores the key of local similarity `l` between an `a` cylinder (direction `(ci, si)`,
+/// minutia number in `key_hi`) and `b`'s cylinder of direction rank `k` into `row`,
+/// 0 when the pair fails the δθ gate or `l` is 0; returns the key.
+#[inline(always)]
+fn put_key(l: f32, (ci, si): (f32, f32), key_hi: u64, b: &MccTemplate, k: usize, row: &mut [u64]) -> u64 {
+    // |dφ(θa, θb)| ≤ δθ = π/2  ⇔  cos(θa − θb) ≥ 0
+    const _: () = assert!(DELTA_THETA == PI / 2.0);
+    let l = if ci * b.dir_cos[k] + si * b.dir_sin[k] >= 0.0 { l } else { 0.0 };
+    let j = b.by_dir[k] as u64;
+    let key = (((l.to_bits() as u64) << 32) | key_hi | j) & ((l > 0.0) as u64).wrapping_neg();
+    row[j as usize] = key;
+    key
+}
+
+/// Keys of `a`'s cylinder of direction rank `ka` against `b`'s direction ranks `lo..hi`,
+/// into `row` (indexed by `b`'s minutia numbers); returns the largest.
+#[inline(always)]
+fn row_keys<const SIMD: bool>(
+    a: &MccTemplate,
+    ka: usize,
+    b: &MccTemplate,
+    lo: usize,
+    hi: usize,
+    row: &mut [u64],
+) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if SIMD {
+        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking
+        // that the CPU has AVX2 and POPCNT.
+        return unsafe { row_keys_avx2(a, ka, b, lo, hi, row) };
+    }
+    let (ca, va) = (a.cyl(ka), a.valid(ka));
+    let key_hi = (a.by_dir[ka] as u64) << 16;
+    let mut best = 0;
+    for k in lo..hi {
+        let l = local_similarity(&ca, &va, &b.cyl(k), &b.valid(k));
+        best = best.max(put_key(l, (a.dir_cos[ka], a.dir_sin[ka]), key_hi, b, k, row));
+    }
+    best
+}
+
+/// [`row_keys`] four `b` cylinders at a time: the bit counts of four pairs come from
+/// 256-bit AND/XOR and a nibble-table popcount (bytes summed over the six words, then
+/// one `vpsadbw` per count); the rest of each pair is the scalar code, so the keys are
+/// bit for bit those of the scalar path (tested).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn row_keys_avx2(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, hi: usize, row: &mut [u64]) -> u64 {
+    use std::arch::x86_64::*;
+    const _: () = assert!(PLANE_WORDS == 1, "the AVX2 kernel assumes one validity word");
+    let nb = b.len();
+    debug_assert!(hi <= nb && b.planes.len() == (WORDS + 1) * nb);
+    let (ca, va) = (a.cyl(ka), a.valid(ka)[0]);
+    let dir_a = (a.dir_cos[ka], a.dir_sin[ka]);
+    let key_hi = (a.by_dir[ka] as u64) << 16;
+    let planes = b.planes.as_ptr();
+    let lut = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+    );
+    let low4 = _mm256_set1_epi8(0x0f);
+    let zero = _mm256_setzero_si256();
+    // per-byte popcount
+    macro_rules! popb {
+        ($v:expr) => {{
+            let v = $v;
+            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4));
+            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+            _mm256_add_epi8(lo, hi)
+        }};
+    }
+    let va4 = _mm256_set1_epi64x(va as i64);
+    let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    let sq = SQRT_TABLE.0.as_ptr();
+    let min_common = (MIN_ME * CELLS as f32) as i32;
+    let (ci4, si4) = (_mm_set1_ps(dir_a.0), _mm_set1_ps(dir_a.1));
+    let hi4 = _mm256_set1_epi64x(key_hi as i64);
+    let mut best4 = _mm256_setzero_si256();
+    let ca4: [__m256i; WORDS] = std::array::from_fn(|w| _mm256_set1_epi64x(ca[w] as i64));
+    let mut k = lo;
+    while k + 4 <= hi {
+        // SAFETY: k + 4 <= hi <= nb, and plane w occupies planes[w * nb .. (w + 1) * nb],
+        // so every load reads 4 words inside one plane.
+        let m = _mm256_and_si256(va4, unsafe { _mm256_loadu_si256(planes.add(WORDS * nb + k).cast()) });
+        let common = _mm256_sad_epu8(popb!(m), zero);
+        let (mut sa, mut sb, mut sx) = (zero, zero, zero);
+        // byte sums stay ≤ 8 x WORDS = 48: no overflow before the sad
+        for (w, &caw) in ca4.iter().enumerate() {
+            // SAFETY: as above
+            let cb = unsafe { _mm256_loadu_si256(planes.add(w * nb + k).cast()) };
+            let x = _mm256_and_si256(caw, m);
+            let y = _mm256_and_si256(cb, m);
+            sa = _mm256_add_epi8(sa, popb!(x));
+            sb = _mm256_add_epi8(sb, popb!(y));
+            sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
+        }
+        // the rest of `similarity_of_counts` and `put_key`, four lanes at a time, the same
+        // IEEE operations in the same order (so the same bits)
+        let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
+        let (c, na4, nb4, nx4) = (
+            lanes(common),
+            lanes(_mm256_sad_epu8(sa, zero)),
+            lanes(_mm256_sad_epu8(sb, zero)),
+            lanes(_mm256_sad_epu8(sx, zero)),
+        );
+        // SAFETY: every count is ≤ CELLS (bits of one cylinder) and the table has CELLS + 1
+        // entries.
+        let (qa, qb, qx) =
+            unsafe { (_mm_i32gather_ps::<4>(sq, na4), _mm_i32gather_ps::<4>(sq, nb4), _mm_i32gather_ps::<4>(sq, nx4)) };
+        let l = _mm_sub_ps(_mm_set1_ps(1.0), _mm_div_ps(qx, _mm_max_ps(_mm_add_ps(qa, qb), _mm_set1_ps(1e-9))));
+        let comparable = _mm_and_si128(
+            _mm_cmpgt_epi32(_mm_mullo_epi32(c, _mm_set1_epi32(ND as i32)), _mm_set1_epi32(min_common - 1)),
+            _mm_cmpgt_epi32(_mm_add_epi32(na4, nb4), _mm_setzero_si128()),
+        );
+        // SAFETY: k + 4 <= hi <= nb = dir_cos.len() = dir_sin.len()
+        let (cb4, sb4) = unsafe { (_mm_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm_loadu_ps(b.dir_sin.as_ptr().add(k))) };
+        let gate = _mm_cmp_ps::<_CMP_GE_OQ>(_mm_add_ps(_mm_mul_ps(ci4, cb4), _mm_mul_ps(si4, sb4)), _mm_setzero_ps());
+        let keep = _mm_and_si128(
+            _mm_and_si128(comparable, _mm_castps_si128(gate)),
+            _mm_castps_si128(_mm_cmp_ps::<_CMP_GT_OQ>(l, _mm_setzero_ps())),
+        );
+        // SAFETY: k + 4 <= hi <= nb = by_dir.len(): 8 bytes read
+        let j4 = _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(b.by_dir.as_ptr().add(k).cast()) });
+        let keys = _mm256_and_si256(
+            _mm256_or_si256(
+                _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm_castps_si128(l)), 32), hi4),
+                j4,
+            ),
+            _mm256_cvtepi32_epi64(keep),
+        );
+        // keys < 2^63: a signed compare orders them
+        best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
+        let mut out = [0u64; 4];
+        // SAFETY: `out` is 32 writable bytes
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), keys) };
+        for (lane, key) in out.into_iter().enumerate() {
+            row[b.by_dir[k + lane] as usize] = key;
+        }
+        k += 4;
+    }
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` is 32 writable bytes
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), best4) };
+    let mut best = lanes.into_iter().max().unwrap_or(0);
+    for k in k..hi {
+        let l = local_similarity(&ca, &[va], &b.cyl(k), &b.valid(k));
+        best = best.max(put_key(l, dir_a, key_hi, b, k, row));
+    }
+    best
 }
 
 /// Similarity of two MCC templates in 0..1 (LSS-R).
@@ -361,14 +541,19 @@ pub fn similarity(a: &MccTemplate, b: &MccTemplate) -> f32 {
         let sc = &mut sc.borrow_mut();
         #[cfg(target_arch = "x86_64")]
         {
+            static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")) {
+                // SAFETY: the CPU has AVX2 and POPCNT (checked at run time just above).
+                return unsafe { similarity_avx2(a, b, sc) };
+            }
             static POPCNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            if *POPCNT.get_or_init(|| std::arch::is_x86_feature_detected!("popcnt")) {
+            if *POPCNT.get_or_init(|| is_x86_feature_detected!("popcnt")) {
                 // SAFETY: the CPU supports POPCNT (checked at run time just above), which
                 // is the only feature `similarity_popcnt` is compiled for.
                 return unsafe { similarity_popcnt(a, b, sc) };
             }
         }
-        similarity_with::<true>(a, b, sc)
+        similarity_with::<true, false>(a, b, sc)
     })
 }
 
@@ -377,7 +562,14 @@ pub fn similarity(a: &MccTemplate, b: &MccTemplate) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn similarity_popcnt(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
-    similarity_with::<true>(a, b, sc)
+    similarity_with::<true, false>(a, b, sc)
+}
+
+/// [`similarity_with`] with the AVX2 local-similarity kernel ([`row_keys_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn similarity_avx2(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
+    similarity_with::<true, true>(a, b, sc)
 }
 
 /// Per-thread buffers of one comparison, reused so a comparison allocates nothing.
@@ -450,7 +642,7 @@ fn greedy_pairs(gamma: &mut [u64], row_max: &mut [u64], nb: usize, nr: usize, pa
 /// The comparison; `WINDOW = false` visits every cylinder pair (the reference the
 /// direction window is tested against: both must give bit-identical scores).
 #[inline(always)]
-fn similarity_with<const WINDOW: bool>(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
+fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
     let (na, nb) = (a.len(), b.len());
     if na == 0 || nb == 0 {
         return 0.0;
@@ -462,25 +654,15 @@ fn similarity_with<const WINDOW: bool>(a: &MccTemplate, b: &MccTemplate, sc: &mu
     gamma.clear();
     gamma.resize(na * nb, 0);
     row_max.clear();
-    // |dφ(θa, θb)| ≤ δθ = π/2  ⇔  cos(θa − θb) ≥ 0; only the cylinders of `b` whose
-    // direction is near θa are visited (about half), the gate itself stays exact.
-    const _: () = assert!(DELTA_THETA == PI / 2.0);
-    for i in 0..na {
-        let (ca, va, (ci, si)) = (&a.bits[i], &a.valid[i], a.dir[i]);
-        let (start, end) = if WINDOW { dir_window(b, a.theta[i]) } else { (0, nb) };
+    // Only the cylinders of `b` whose direction is near θa are visited (about half), the
+    // δθ gate itself stays exact; the window is circular: at most two runs of ranks.
+    row_max.resize(na, 0);
+    for ka in 0..na {
+        let i = a.by_dir[ka] as usize;
         let row = &mut gamma[i * nb..(i + 1) * nb];
-        let mut best = 0u64;
-        for k in start..end {
-            let j = if WINDOW { b.by_dir[if k >= nb { k - nb } else { k }] as usize } else { k };
-            let (cj, sj) = b.dir[j];
-            let l = local_similarity(ca, va, &b.bits[j], &b.valid[j]);
-            let l = if ci * cj + si * sj >= 0.0 { l } else { 0.0 };
-            let key =
-                (((l.to_bits() as u64) << 32) | ((i as u64) << 16) | j as u64) & ((l > 0.0) as u64).wrapping_neg();
-            row[j] = key;
-            best = best.max(key);
-        }
-        row_max.push(best);
+        let (start, end) = if WINDOW { dir_window(b, a.sorted_theta[ka]) } else { (0, nb) };
+        let first = row_keys::<SIMD>(a, ka, b, start, end.min(nb), row);
+        row_max[i] = first.max(row_keys::<SIMD>(a, ka, b, 0, end.saturating_sub(nb), row));
     }
     let np = (MIN_NP + (sigmoid(na.min(nb) as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP)).round()) as usize;
     // Relaxation pairs: best local similarities, each minutia used once, greedily (ties
@@ -659,8 +841,8 @@ mod tests {
                 5.0,
                 -3.0,
             ));
-            let fast = similarity_with::<true>(&a, &b, &mut sc);
-            let exhaustive = similarity_with::<false>(&a, &b, &mut sc);
+            let fast = similarity_with::<true, false>(&a, &b, &mut sc);
+            let exhaustive = similarity_with::<false, false>(&a, &b, &mut sc);
             assert_eq!(fast.to_bits(), exhaustive.to_bits(), "seed {seed}: {fast} vs {exhaustive}");
             assert_eq!(similarity(&a, &b).to_bits(), fast.to_bits());
         }
@@ -688,17 +870,17 @@ mod tests {
             .map(|(k, &t)| if k < 12 { t } else { norm_angle(t + 0.0005) })
             .collect();
         let (a, b) = (edge(&angles), edge(&angles.iter().rev().copied().collect::<Vec<_>>()));
-        for i in 0..a.len() {
-            let (start, end) = dir_window(&b, a.theta[i]);
-            for j in 0..b.len() {
-                let pass = a.dir[i].0 * b.dir[j].0 + a.dir[i].1 * b.dir[j].1 >= 0.0;
-                let inside = (start..end).any(|k| b.by_dir[k % b.len()] as usize == j);
-                assert!(!pass || inside, "cylinder {j} passes the gate for {i} but is outside the window");
+        for ka in 0..a.len() {
+            let (start, end) = dir_window(&b, a.sorted_theta[ka]);
+            for kb in 0..b.len() {
+                let pass = a.dir_cos[ka] * b.dir_cos[kb] + a.dir_sin[ka] * b.dir_sin[kb] >= 0.0;
+                let inside = (start..end).any(|k| k % b.len() == kb);
+                assert!(!pass || inside, "cylinder {kb} passes the gate for {ka} but is outside the window");
             }
         }
         assert_eq!(
-            similarity_with::<true>(&a, &b, &mut sc).to_bits(),
-            similarity_with::<false>(&a, &b, &mut sc).to_bits()
+            similarity_with::<true, false>(&a, &b, &mut sc).to_bits(),
+            similarity_with::<false, false>(&a, &b, &mut sc).to_bits()
         );
     }
 
@@ -736,6 +918,29 @@ mod tests {
             let mut got = Vec::new();
             greedy_pairs(&mut gamma.clone(), &mut row_max, nb, nr, &mut got);
             assert_eq!(got, want, "case {case}: {na} x {nb}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_gives_the_scalar_scores() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")) {
+            eprintln!("no AVX2 here: nothing to compare");
+            return;
+        }
+        let mut sc = Scratch::default();
+        for seed in 0..80u64 {
+            // sizes around the 4-wide groups and the wrap of the direction window
+            let a = MccTemplate::new(&random_template(seed, 3 + (seed as usize % 61)));
+            let b = MccTemplate::new(&rotated(&random_template(seed / 3, 5 + (seed as usize * 7 % 53)), 0.2, 4.0, 1.0));
+            let scalar = similarity_with::<true, false>(&a, &b, &mut sc);
+            // SAFETY: AVX2 and POPCNT checked above
+            let simd = unsafe { similarity_avx2(&a, &b, &mut sc) };
+            assert_eq!(scalar.to_bits(), simd.to_bits(), "seed {seed}: {scalar} vs {simd}");
+            let (gs, gv) = (sc.gamma.clone(), sc.row_max.clone());
+            let _ = similarity_with::<true, false>(&a, &b, &mut sc);
+            assert_eq!(sc.gamma.len(), gs.len());
+            assert_eq!(sc.row_max, gv, "seed {seed}: row maxima differ");
         }
     }
 
