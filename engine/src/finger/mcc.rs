@@ -115,21 +115,17 @@ fn norm_angle(a: f32) -> f32 {
 /// the π/12 scale of the relaxation's angle terms; libm's atan2f was 12 % of the time.
 #[inline(always)]
 pub fn fast_atan2(y: f32, x: f32) -> f32 {
+    // selects only (no early return), so loops over it vectorise; at x = y = 0 the
+    // polynomial sees 0/0 = NaN and the last select returns 0
     let (ax, ay) = (x.abs(), y.abs());
     let (mn, mx) = if ax < ay { (ax, ay) } else { (ay, ax) };
-    if mx == 0.0 {
-        return 0.0;
-    }
     let a = mn / mx;
     let s = a * a;
-    let mut r = ((-0.046_496_475 * s + 0.159_314_22) * s - 0.327_622_77) * s * a + a;
-    if ay > ax {
-        r = std::f32::consts::FRAC_PI_2 - r;
-    }
-    if x < 0.0 {
-        r = PI - r;
-    }
-    if y < 0.0 { -r } else { r }
+    let r = ((-0.046_496_475 * s + 0.159_314_22) * s - 0.327_622_77) * s * a + a;
+    let r = if ay > ax { std::f32::consts::FRAC_PI_2 - r } else { r };
+    let r = if x < 0.0 { PI - r } else { r };
+    let r = if y < 0.0 { -r } else { r };
+    if mx == 0.0 { 0.0 } else { r }
 }
 
 #[inline]
@@ -582,10 +578,47 @@ struct Scratch {
     px: Vec<[f32; 4]>,
     d1: Vec<f32>,
     acc: Vec<f32>,
+    near: NearPairs,
     lambda0: Vec<f32>,
     lam: Vec<f32>,
     next: Vec<f32>,
     order: Vec<usize>,
+}
+
+/// The pairs of relaxation pairs that pass ρ's distance test, as arrays.
+#[derive(Default)]
+struct NearPairs {
+    len: usize,
+    t: Vec<u16>,
+    k: Vec<u16>,
+    d1: Vec<f32>,
+    /// dx, dy of the segment in `a`, in `b`, then the four minutia directions.
+    geo: Vec<[f32; 8]>,
+    /// d2, d3 of each.
+    d23: Vec<[f32; 2]>,
+}
+
+impl NearPairs {
+    /// Empties the list, with room for `cap` entries.
+    fn clear(&mut self, cap: usize) {
+        self.len = 0;
+        // one spare slot: `push_if` always writes at `len`
+        self.t.resize(cap + 1, 0);
+        self.k.resize(cap + 1, 0);
+        self.d1.resize(cap + 1, 0.0);
+        self.geo.resize(cap + 1, [0.0; 8]);
+        self.d23.resize(cap + 1, [0.0; 2]);
+    }
+
+    /// Appends `(t, k, d1)` when `keep`, without a branch (the test is a coin flip for
+    /// the predictor): the slot at `len` is always written and only counted when kept.
+    #[inline(always)]
+    fn push_if(&mut self, keep: bool, t: u16, k: u16, d1: f32) {
+        self.t[self.len] = t;
+        self.k[self.len] = k;
+        self.d1[self.len] = d1;
+        self.len += keep as usize;
+    }
 }
 
 thread_local! {
@@ -684,15 +717,18 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     // ρ(t, k): compatibility of pair t and pair k (distances, relative directions, and
     // the angle each minutia makes with the segment joining them). The pairs'
     // coordinates are gathered first so the distance test runs over contiguous arrays
-    // (vectorised); only pairs that pass it reach the trigonometry.
+    // (vectorised); the ~20 % of pairs of pairs that pass it are compacted without
+    // branches, their angles computed over gathered arrays (vectorised, branch-free
+    // atan2 and dφ), and only the sigmoids stay scalar (libm's expf).
     let (px, d1s) = (&mut sc.px, &mut sc.d1);
     px.clear();
     px.extend(pairs.iter().map(|&(_, i, j)| [a.x[i], a.y[i], b.x[j], b.y[j]]));
     let rho = &mut sc.rho;
     rho.clear();
     rho.resize(n * n, 0.0);
+    let sv = &mut sc.near;
+    sv.clear(n * (n - 1) / 2);
     for t in 0..n {
-        let (_, at, bt) = pairs[t];
         let [xat, yat, xbt, ybt] = px[t];
         d1s.clear();
         // sqrt of the sum, not hypot: no overflow is possible at these magnitudes and
@@ -703,22 +739,29 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
             ((dxa * dxa + dya * dya).sqrt() - (dxb * dxb + dyb * dyb).sqrt()).abs()
         }));
         for (k, &d1) in (t + 1..n).zip(d1s.iter()) {
-            if d1 > 15.0 {
-                // Z(d1 ≥ 15) < 1e-7: incompatible, skip the trigonometry
-                continue;
-            }
-            let (_, ak, bk) = pairs[k];
-            let [xak, yak, xbk, ybk] = px[k];
-            let (dxa, dya) = (xak - xat, yak - yat);
-            let (dxb, dyb) = (xbk - xbt, ybk - ybt);
-            let d2 = dphi(dphi(a.theta[at], a.theta[ak]), dphi(b.theta[bt], b.theta[bk])).abs();
-            let ra = dphi(a.theta[at], fast_atan2(dya, dxa));
-            let rb = dphi(b.theta[bt], fast_atan2(dyb, dxb));
-            let d3 = dphi(ra, rb).abs();
-            let r = sigmoid(d1, MU1, TAU1) * sigmoid(d2, MU2, TAU2) * sigmoid(d3, MU3, TAU3);
-            rho[t * n + k] = r;
-            rho[k * n + t] = r;
+            // Z(d1 ≥ 15) < 1e-7: incompatible, ρ stays 0
+            sv.push_if(d1 <= 15.0 || d1.is_nan(), t as u16, k as u16, d1);
         }
+    }
+    let m = sv.len;
+    for s in 0..m {
+        let (t, k) = (sv.t[s] as usize, sv.k[s] as usize);
+        let ([xat, yat, xbt, ybt], [xak, yak, xbk, ybk]) = (px[t], px[k]);
+        let ((_, at, bt), (_, ak, bk)) = (pairs[t], pairs[k]);
+        sv.geo[s] = [xak - xat, yak - yat, xbk - xbt, ybk - ybt, a.theta[at], a.theta[ak], b.theta[bt], b.theta[bk]];
+    }
+    for (g, d) in sv.geo[..m].iter().zip(sv.d23[..m].iter_mut()) {
+        let [dxa, dya, dxb, dyb, tat, tak, tbt, tbk] = *g;
+        let d2 = dphi(dphi(tat, tak), dphi(tbt, tbk)).abs();
+        let ra = dphi(tat, fast_atan2(dya, dxa));
+        let rb = dphi(tbt, fast_atan2(dyb, dxb));
+        *d = [d2, dphi(ra, rb).abs()];
+    }
+    for s in 0..m {
+        let (t, k, d1, [d2, d3]) = (sv.t[s] as usize, sv.k[s] as usize, sv.d1[s], sv.d23[s]);
+        let r = sigmoid(d1, MU1, TAU1) * sigmoid(d2, MU2, TAU2) * sigmoid(d3, MU3, TAU3);
+        rho[t * n + k] = r;
+        rho[k * n + t] = r;
     }
     // Relaxation over the dense ρ, all rows at once (8 lanes): each row's sum still adds
     // its terms in column order starting from zero, and a zero term adds +0, so every λ is
