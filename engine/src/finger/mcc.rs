@@ -573,6 +573,7 @@ unsafe fn similarity_avx2(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) ->
 struct Scratch {
     gamma: Vec<u64>,
     row_max: Vec<u64>,
+    free: Vec<u64>,
     pairs: Vec<(f32, usize, usize)>,
     rho: Vec<f32>,
     px: Vec<[f32; 4]>,
@@ -650,10 +651,23 @@ fn dir_window(b: &MccTemplate, theta: f32) -> (usize, usize) {
 
 /// Up to `nr` pairs `(λ, i, j)` from the dense key matrix (`nb` columns, `row_max` its
 /// row maxima), best first, each row and column used once: repeatedly the largest key
-/// whose row and column are both unused. `gamma` and `row_max` are consumed.
+/// whose row and column are both unused. Row maxima go stale lazily: a maximum whose
+/// column was taken is only rescanned (over the free columns) when it comes out on top,
+/// which is exact because a stale maximum is never below the row's true one.
+/// `row_max` is consumed; `free` is scratch.
 #[inline(always)]
-fn greedy_pairs(gamma: &mut [u64], row_max: &mut [u64], nb: usize, nr: usize, pairs: &mut Vec<(f32, usize, usize)>) {
+fn greedy_pairs(
+    gamma: &[u64],
+    row_max: &mut [u64],
+    nb: usize,
+    nr: usize,
+    free: &mut Vec<u64>,
+    pairs: &mut Vec<(f32, usize, usize)>,
+) {
     pairs.clear();
+    // all ones while column j is free, 0 once taken
+    free.clear();
+    free.resize(nb, !0);
     while pairs.len() < nr {
         // the row is in the key itself
         let g = row_max.iter().copied().max().unwrap_or(0);
@@ -661,14 +675,13 @@ fn greedy_pairs(gamma: &mut [u64], row_max: &mut [u64], nb: usize, nr: usize, pa
             break;
         }
         let (i, j) = (((g >> 16) & 0xFFFF) as usize, (g & 0xFFFF) as usize);
+        if free[j] == 0 {
+            row_max[i] = gamma[i * nb..(i + 1) * nb].iter().zip(free.iter()).map(|(&x, &f)| x & f).max().unwrap_or(0);
+            continue;
+        }
         pairs.push((f32::from_bits((g >> 32) as u32), i, j));
         row_max[i] = 0;
-        for (r, m) in row_max.iter_mut().enumerate() {
-            gamma[r * nb + j] = 0;
-            if *m != 0 && (*m & 0xFFFF) as usize == j {
-                *m = gamma[r * nb..(r + 1) * nb].iter().copied().max().unwrap_or(0);
-            }
-        }
+        free[j] = 0;
     }
 }
 
@@ -706,7 +719,7 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     // in it are rescanned) costs a fraction of the sort.
     let nr = na.min(nb).min(MAX_NR);
     let pairs = &mut sc.pairs;
-    greedy_pairs(gamma, row_max, nb, nr, pairs);
+    greedy_pairs(gamma, row_max, nb, nr, &mut sc.free, pairs);
     let n = pairs.len();
     if n == 0 {
         return 0.0;
@@ -959,7 +972,7 @@ mod tests {
             }
             let mut row_max: Vec<u64> = gamma.chunks(nb).map(|r| r.iter().copied().max().unwrap()).collect();
             let mut got = Vec::new();
-            greedy_pairs(&mut gamma.clone(), &mut row_max, nb, nr, &mut got);
+            greedy_pairs(&gamma, &mut row_max, nb, nr, &mut Vec::new(), &mut got);
             assert_eq!(got, want, "case {case}: {na} x {nb}");
         }
     }
