@@ -32,6 +32,9 @@ pub enum BenchWhat {
     /// Face pipeline: per-probe detect+align+embed latency (optionally beside the Python
     /// reference in the same run) and batched enrolment throughput.
     Face(super::bench_face::FaceArgs),
+    /// Embed labelled face datasets with the server's face pipeline into the
+    /// gen_vectors.py `.npy` layout (real embeddings for `bench index`).
+    FaceVectors(super::face_vectors::FaceVectorsArgs),
     /// Add synthetic face distractors (random unit vectors) to the data dir's catalog.
     Gallery(super::bench_load::GalleryArgs),
     /// Fire identifications at a running server with thousands of connections at once.
@@ -41,7 +44,10 @@ pub enum BenchWhat {
 /// Options of `epatrol bench index`.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// Directory with gallery.npy, probes.npy, probe_ids.npy (gen_vectors.py output).
+    /// Directory with gallery.npy, probes.npy, probe_ids.npy (gen_vectors.py or
+    /// `bench face-vectors` output). An optional gallery_ids.npy (`<i8`, one subject per
+    /// gallery row) makes rank-1 / FNIR subject-level (several templates per person);
+    /// without it row i is subject i.
     #[arg(long)]
     pub vectors: PathBuf,
     /// Comma-separated kinds: flat, int8, f16, ivf-int8, ivf-f16.
@@ -84,6 +90,7 @@ pub fn run(data: std::path::PathBuf, a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Index(a) => run_index(a).map(|_| ExitCode::SUCCESS),
         BenchWhat::Face(a) => super::bench_face::run(a).map(|_| ExitCode::SUCCESS),
+        BenchWhat::FaceVectors(a) => super::face_vectors::run(a).map(|_| ExitCode::SUCCESS),
         BenchWhat::Gallery(g) => super::bench_load::run_gallery(data, g).map(|_| ExitCode::SUCCESS),
         BenchWhat::Load(l) => super::bench_load::run_load(l),
     }
@@ -180,6 +187,8 @@ struct Ctx<'a> {
     gt: &'a [i64],
     mated: &'a [bool],
     truth: &'a [Vec<u64>],
+    /// Subject of each gallery row (gallery_ids.npy); None = row i is subject i.
+    subjects: Option<&'a [i64]>,
 }
 
 /// Process CPU seconds (utime + stime from /proc/self/stat, 100 Hz ticks).
@@ -264,11 +273,15 @@ impl Ctx<'_> {
         let (tq2, _, st2) = batch(idx, self.probes, 2)?;
         let lat = self.latency(idx)?;
         let (bytes, scanned) = b.index.bytes(self.d);
+        let scanned_frac = match &b.index {
+            Any::Ivf(i) => i.scanned_fraction(self.probes)?,
+            _ => 1.0,
+        };
         let nq = self.gt.len() as f64;
         let mut r = json!({
             "index": name, "params": params, "engine": "epatrol",
             "index_bytes": bytes, "bytes_per_vector": bytes as f64 / self.n as f64,
-            "scanned_bytes_per_vector": scanned,
+            "scanned_bytes_per_vector": scanned, "scanned_frac": scanned_frac,
             "qps_batch_1t": nq / tq1, "qps_batch_2t": nq / tq2, "batch_s_1t": tq1, "batch_s_2t": tq2,
             "batch_stats": {"1": st1, "2": st2}, "loadavg_1m": loadavg(),
         });
@@ -319,6 +332,7 @@ impl Ctx<'_> {
     /// non-mated probes (same rule as faiss_anchor.py's `ident_stats`).
     fn ident(&self, hits: &[Vec<Hit>]) -> Value {
         let top1 = |h: &Vec<Hit>| h.first().map_or(f32::NEG_INFINITY, |x| x.score);
+        let subject = |x: &Hit| self.subjects.map_or(x.id as i64, |s| s[x.id as usize]);
         let mut nm: Vec<f32> = hits.iter().zip(self.mated).filter(|(_, m)| !**m).map(|(h, _)| top1(h)).collect();
         nm.sort_by(|a, b| b.total_cmp(a));
         let allowed = (self.a.fpir * nm.len() as f64).floor() as usize;
@@ -334,10 +348,10 @@ impl Ctx<'_> {
                 continue;
             }
             n_m += 1;
-            if h.first().is_some_and(|x| x.id as i64 == g) {
+            if h.first().is_some_and(|x| subject(x) == g) {
                 rank1 += 1;
             }
-            if !h.iter().any(|x| x.id as i64 == g && x.score >= thr) {
+            if !h.iter().any(|x| subject(x) == g && x.score >= thr) {
                 miss += 1;
             }
         }
@@ -381,6 +395,14 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     let (n, d) = (gallery.shape[0], gallery.shape[1]);
     let nq = probes.shape[0];
     anyhow::ensure!(probes.shape[1] == d && gt.data.len() == nq, "probe shapes do not match the gallery");
+    let subjects_path = a.vectors.join("gallery_ids.npy");
+    let subjects = if subjects_path.exists() {
+        let s = npy::read_i64(&subjects_path)?;
+        anyhow::ensure!(s.data.len() == n, "gallery_ids.npy has {} rows, gallery {n}", s.data.len());
+        Some(s.data)
+    } else {
+        None
+    };
     let mated: Vec<bool> = gt.data.iter().map(|&g| g >= 0).collect();
     let n_mated = mated.iter().filter(|m| **m).count();
     let ids: Vec<u64> = (0..n as u64).collect();
@@ -397,6 +419,7 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     let dataset = json!({
         "data_dir_name": a.vectors.file_name().map(|s| s.to_string_lossy().into_owned()),
         "N": n, "dim": d, "queries": nq, "mated": n_mated, "k": K, "generator_meta": meta,
+        "subject_level": subjects.is_some(),
     });
     let settings = json!({
         "indexes": a.index, "build_threads": a.build_threads, "lat_queries": a.lat_queries,
@@ -415,7 +438,16 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
     let flat = build(&a, "flat", d, nlist, &ids, &gallery.data)?;
     let first = batch(flat.index.dyn_ref(), &probes.data, 1)?;
     let truth: Vec<Vec<u64>> = first.1.iter().map(|h| h.iter().map(|x| x.id).collect()).collect();
-    let ctx = Ctx { a: &a, probes: &probes.data, d, n, gt: &gt.data, mated: &mated, truth: &truth };
+    let ctx = Ctx {
+        a: &a,
+        probes: &probes.data,
+        d,
+        n,
+        gt: &gt.data,
+        mated: &mated,
+        truth: &truth,
+        subjects: subjects.as_deref(),
+    };
     if kinds.iter().any(|k| k == "flat") {
         results.push(ctx.measure("epatrol-Flat", format!("exact f32 ({})", isa.name()), &flat, Some(first))?);
         dump(&results, false)?;
@@ -469,20 +501,21 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
 fn markdown(results: &[Value], n: usize, d: usize, nq: usize, mated: usize, isa: Isa) -> String {
     let mut s = format!(
         "N={n} d={d} Q={nq} ({mated} mated), k={K}, epatrol {} ({}), build threads 2, latency 1 thread\n\n\
-         | index | params | build s | B/vec | scanned B/vec | p50 ms | p99 ms | QPS 1t | QPS 2t | R@1 | R@10 | R@1 mated | rank-1 | FNIR@FPIR=.01 |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | index | params | build s | B/vec | scanned B/vec | scanned % | p50 ms | p99 ms | QPS 1t | QPS 2t | R@1 | R@10 | R@1 mated | rank-1 | FNIR@FPIR=.01 |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         env!("CARGO_PKG_VERSION"),
         isa.name()
     );
     let f = |r: &Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
     for r in results {
         s += &format!(
-            "| {} | {} | {:.1} | {:.1} | {:.0} | {:.3} | {:.3} | {:.0} | {:.0} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            "| {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.3} | {:.3} | {:.0} | {:.0} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
             r["index"].as_str().unwrap_or(""),
             r["params"].as_str().unwrap_or(""),
             f(r, "build_s"),
             f(r, "bytes_per_vector"),
             f(r, "scanned_bytes_per_vector"),
+            100.0 * f(r, "scanned_frac"),
             f(r, "lat_p50_ms"),
             f(r, "lat_p99_ms"),
             f(r, "qps_batch_1t"),
@@ -498,8 +531,9 @@ fn markdown(results: &[Value], n: usize, d: usize, nq: usize, mated: usize, isa:
 }
 
 /// Minimal `.npy` reader (format 1.0-3.0, little-endian `<f4` / `<i8`, C order), enough
-/// for gen_vectors.py output without another dependency.
-mod npy {
+/// for gen_vectors.py output without another dependency, and the matching writer
+/// (format 1.0, as `numpy.save` writes it).
+pub(super) mod npy {
     use std::path::Path;
 
     use anyhow::{Context, bail, ensure};
@@ -568,6 +602,39 @@ mod npy {
         read(path, "<i8", i64::from_le_bytes)
     }
 
+    fn write<const W: usize>(path: &Path, descr: &str, shape: &[usize], data: Vec<[u8; W]>) -> anyhow::Result<()> {
+        ensure!(
+            shape.iter().product::<usize>() == data.len(),
+            "{}: shape {shape:?} != {} items",
+            path.display(),
+            data.len()
+        );
+        let dims = match shape {
+            [one] => format!("({one},)"),
+            _ => format!("({})", shape.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+        };
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
+        // numpy pads with spaces so the data starts on a 64-byte boundary, then '\n'.
+        h.push_str(&" ".repeat(63 - (10 + h.len()) % 64));
+        h.push('\n');
+        let mut out = Vec::with_capacity(10 + h.len() + W * data.len());
+        out.extend_from_slice(b"\x93NUMPY\x01\x00");
+        out.extend_from_slice(&u16::try_from(h.len()).context("npy header too long")?.to_le_bytes());
+        out.extend_from_slice(h.as_bytes());
+        out.extend(data.into_iter().flatten());
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Writes a `<f4` array of `shape` (C order).
+    pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> anyhow::Result<()> {
+        write(path, "<f4", shape, data.iter().map(|x| x.to_le_bytes()).collect())
+    }
+
+    /// Writes a `<i8` array of `shape` (C order).
+    pub fn write_i64(path: &Path, shape: &[usize], data: &[i64]) -> anyhow::Result<()> {
+        write(path, "<i8", shape, data.iter().map(|x| x.to_le_bytes()).collect())
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -603,6 +670,24 @@ mod npy {
             assert!(read_i64(&p).is_err(), "short data must fail");
             std::fs::write(&p, b"hello").unwrap();
             assert!(read_f32(&p).is_err());
+        }
+
+        #[test]
+        fn writes_what_numpy_writes_and_reads_back() {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("w.npy");
+            let f = [1.5f32, -2.0, 3.0, 4.0, 5.0, 6.0];
+            write_f32(&p, &[2, 3], &f).unwrap();
+            let bytes = std::fs::read(&p).unwrap();
+            let fb: Vec<u8> = f.iter().flat_map(|x| x.to_le_bytes()).collect();
+            assert_eq!(bytes, npy("<f4", "(2, 3)", &fb), "byte-identical to numpy.save");
+            assert_eq!(bytes.len() - fb.len(), 128, "data starts at byte 128");
+            let a = read_f32(&p).unwrap();
+            assert_eq!((a.shape, a.data), (vec![2, 3], f.to_vec()));
+            write_i64(&p, &[3], &[-1, 0, 7]).unwrap();
+            let ib: Vec<u8> = [-1i64, 0, 7].iter().flat_map(|x| x.to_le_bytes()).collect();
+            assert_eq!(std::fs::read(&p).unwrap(), npy("<i8", "(3,)", &ib));
+            assert!(write_f32(&p, &[2, 2], &f).is_err(), "shape mismatch must fail");
         }
     }
 }

@@ -14,6 +14,7 @@ mod enroll;
 mod eval;
 mod eval_faces;
 mod eval_fingers;
+mod face_vectors;
 mod fingerprint;
 mod identify;
 mod models;

@@ -88,6 +88,28 @@ impl IvfIndex {
         self.lists.iter().map(CodeStore::bytes).sum::<usize>() + 4 * self.nlist * self.dim
     }
 
+    /// Mean fraction of the live vectors that `search` scans for these queries at the
+    /// current `nprobe` (the probed lists' sizes over the index size): the IVF work
+    /// relative to a flat scan, which `nprobe / nlist` only approximates when lists are
+    /// unequal. 0 for an empty index or no queries.
+    pub fn scanned_fraction(&self, queries: &[f32]) -> Result<f64> {
+        let nq = check_queries(self.dim, queries)?;
+        if nq == 0 || self.pos.is_empty() {
+            return Ok(0.0);
+        }
+        let probes = self.centroid_matrix().search(queries, self.nprobe)?;
+        let scanned: usize = probes
+            .iter()
+            .flat_map(|hits| {
+                hits.iter().map(|h| {
+                    let st = &self.lists[h.id as usize];
+                    st.slots() - st.dead
+                })
+            })
+            .sum();
+        Ok(scanned as f64 / (nq as f64 * self.pos.len() as f64))
+    }
+
     /// Trains centroids (and int8 scales) on a row-major sample. Fails once vectors exist.
     pub fn train(&mut self, sample: &[f32]) -> Result<()> {
         if !self.pos.is_empty() {

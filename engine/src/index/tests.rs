@@ -207,3 +207,25 @@ fn ivf_partial_probe_finds_self_matches() {
     let found = got.iter().enumerate().filter(|(i, h)| h[0].id == *i as u64).count();
     assert!(found >= 99, "self-match recall {found}/100");
 }
+
+#[test]
+fn ivf_scanned_fraction_counts_the_probed_lists() {
+    let (n, dim) = (2000, 16);
+    let data = unit_vectors(n, dim, 41);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let mut idx = IvfIndex::new(QuantKind::Int8, dim, 20).unwrap();
+    idx.add(&ids, &data).unwrap();
+    let qs = unit_vectors(50, dim, 42);
+    idx.set_nprobe(idx.nlist());
+    assert!((idx.scanned_fraction(&qs).unwrap() - 1.0).abs() < 1e-12, "all lists = whole gallery");
+    idx.set_nprobe(1);
+    let one = idx.scanned_fraction(&qs).unwrap();
+    idx.set_nprobe(5);
+    let five = idx.scanned_fraction(&qs).unwrap();
+    assert!(one > 0.0 && one < five && five < 1.0, "1 list {one}, 5 lists {five}");
+    // Removed vectors are not counted as scanned work.
+    idx.set_nprobe(idx.nlist());
+    idx.remove(&ids[..1000]).unwrap();
+    assert!((idx.scanned_fraction(&qs).unwrap() - 1.0).abs() < 1e-12);
+    assert_eq!(IvfIndex::new(QuantKind::Int8, dim, 4).unwrap().scanned_fraction(&qs).unwrap(), 0.0);
+}
