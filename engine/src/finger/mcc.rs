@@ -407,7 +407,7 @@ fn row_keys<const SIMD: bool>(
     #[cfg(target_arch = "x86_64")]
     if SIMD {
         // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking
-        // that the CPU has AVX2 and POPCNT.
+        // that the CPU has AVX2, FMA and POPCNT.
         return unsafe { row_keys_avx2(a, ka, b, lo, hi, row) };
     }
     let (ca, va) = (a.cyl(ka), a.valid(ka));
@@ -538,8 +538,12 @@ pub fn similarity(a: &MccTemplate, b: &MccTemplate) -> f32 {
         #[cfg(target_arch = "x86_64")]
         {
             static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")) {
-                // SAFETY: the CPU has AVX2 and POPCNT (checked at run time just above).
+            if *AVX2.get_or_init(|| {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("popcnt")
+            }) {
+                // SAFETY: the CPU has AVX2, FMA and POPCNT (checked at run time just above).
                 return unsafe { similarity_avx2(a, b, sc) };
             }
             static POPCNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -561,11 +565,96 @@ unsafe fn similarity_popcnt(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) 
     similarity_with::<true, false>(a, b, sc)
 }
 
-/// [`similarity_with`] with the AVX2 local-similarity kernel ([`row_keys_avx2`]).
+/// [`similarity_with`] with the AVX2 kernels ([`row_keys_avx2`], [`sigmoids_avx2`]).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 unsafe fn similarity_avx2(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
     similarity_with::<true, true>(a, b, sc)
+}
+
+/// glibc's `expf` (sysdeps/ieee754/flt-32/e_expf.c) on four lanes, bit for bit as the
+/// FMA variant glibc runs on every CPU with AVX2 and FMA: x·32/ln2 = k + r, 2^(k/32) from a
+/// 32-entry table, 2^(r/32) by a degree-3 polynomial, all in double, with the fused
+/// multiply-adds where that variant has them. For |x| < 88 (glibc's special-case path for
+/// overflow and underflow is not reproduced): the sigmoid arguments stay within ±87.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn expf4(x: std::arch::x86_64::__m128) -> std::arch::x86_64::__m128 {
+    use std::arch::x86_64::*;
+    /// `__exp2f_data.tab`: bits of 2^(i/32) minus i << 47.
+    static T: [u64; 32] = [
+        0x3ff0000000000000,
+        0x3fefd9b0d3158574,
+        0x3fefb5586cf9890f,
+        0x3fef9301d0125b51,
+        0x3fef72b83c7d517b,
+        0x3fef54873168b9aa,
+        0x3fef387a6e756238,
+        0x3fef1e9df51fdee1,
+        0x3fef06fe0a31b715,
+        0x3feef1a7373aa9cb,
+        0x3feedea64c123422,
+        0x3feece086061892d,
+        0x3feebfdad5362a27,
+        0x3feeb42b569d4f82,
+        0x3feeab07dd485429,
+        0x3feea47eb03a5585,
+        0x3feea09e667f3bcd,
+        0x3fee9f75e8ec5f74,
+        0x3feea11473eb0187,
+        0x3feea589994cce13,
+        0x3feeace5422aa0db,
+        0x3feeb737b0cdc5e5,
+        0x3feec49182a3f090,
+        0x3feed503b23e255d,
+        0x3feee89f995ad3ad,
+        0x3feeff76f2fb5e47,
+        0x3fef199bdd85529c,
+        0x3fef3720dcef9069,
+        0x3fef5818dcfba487,
+        0x3fef7c97337b9b5f,
+        0x3fefa4afa2a490da,
+        0x3fefd0765b6e4540,
+    ];
+    let c = |bits: u64| _mm256_set1_pd(f64::from_bits(bits));
+    let (inv_ln2_n, shift) = (c(0x40471547652b82fe), c(0x4338000000000000));
+    let (c0, c1, c2) = (c(0x3ebc6af84b912394), c(0x3f2ebfce50fac4f3), c(0x3f962e42ff0c52d6));
+    let xd = _mm256_cvtps_pd(x);
+    let kd = _mm256_fmadd_pd(inv_ln2_n, xd, shift);
+    let ki = _mm256_castpd_si256(kd);
+    let r = _mm256_fmsub_pd(inv_ln2_n, xd, _mm256_sub_pd(kd, shift));
+    // SAFETY: the indices are masked to 0..32, the table's length
+    let tab = unsafe { _mm256_i64gather_epi64::<8>(T.as_ptr().cast(), _mm256_and_si256(ki, _mm256_set1_epi64x(31))) };
+    let s = _mm256_castsi256_pd(_mm256_add_epi64(tab, _mm256_slli_epi64(ki, 47)));
+    let z = _mm256_fmadd_pd(r, c0, c1);
+    let y = _mm256_fmadd_pd(r, c2, _mm256_set1_pd(1.0));
+    let y = _mm256_fmadd_pd(z, _mm256_mul_pd(r, r), y);
+    _mm256_cvtpd_ps(_mm256_mul_pd(y, s))
+}
+
+/// ρ = sigmoid(d1) · sigmoid(d2) · sigmoid(d3) for every complete group of four entries,
+/// the same f32 operations as [`sigmoid`] with [`expf4`]; returns how many were done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn sigmoids_avx2(d1: &[f32], d2: &[f32], d3: &[f32], r: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let sig = |v: &[f32], mu: f32, tau: f32| {
+        // SAFETY: `v` has 4 elements (`chunks_exact`)
+        let v = unsafe { _mm_loadu_ps(v.as_ptr()) };
+        let e = expf4(_mm_mul_ps(_mm_set1_ps(-tau), _mm_sub_ps(v, _mm_set1_ps(mu))));
+        _mm_div_ps(_mm_set1_ps(1.0), _mm_add_ps(_mm_set1_ps(1.0), e))
+    };
+    let groups = d1.len() / 4;
+    for (g, out) in r.chunks_exact_mut(4).take(groups).enumerate() {
+        let at = 4 * g..4 * g + 4;
+        let p = _mm_mul_ps(
+            _mm_mul_ps(sig(&d1[at.clone()], MU1, TAU1), sig(&d2[at.clone()], MU2, TAU2)),
+            sig(&d3[at], MU3, TAU3),
+        );
+        // SAFETY: `out` has 4 elements
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), p) };
+    }
+    4 * groups
 }
 
 /// Per-thread buffers of one comparison, reused so a comparison allocates nothing.
@@ -595,8 +684,12 @@ struct NearPairs {
     d1: Vec<f32>,
     /// dx, dy of the segment in `a`, in `b`, then the four minutia directions.
     geo: Vec<[f32; 8]>,
-    /// d2, d3 of each.
-    d23: Vec<[f32; 2]>,
+    /// d2 of each.
+    d2: Vec<f32>,
+    /// d3 of each.
+    d3: Vec<f32>,
+    /// ρ of each.
+    r: Vec<f32>,
 }
 
 impl NearPairs {
@@ -608,7 +701,9 @@ impl NearPairs {
         self.k.resize(cap + 1, 0);
         self.d1.resize(cap + 1, 0.0);
         self.geo.resize(cap + 1, [0.0; 8]);
-        self.d23.resize(cap + 1, [0.0; 2]);
+        self.d2.resize(cap + 1, 0.0);
+        self.d3.resize(cap + 1, 0.0);
+        self.r.resize(cap + 1, 0.0);
     }
 
     /// Appends `(t, k, d1)` when `keep`, without a branch (the test is a coin flip for
@@ -763,16 +858,25 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
         let ((_, at, bt), (_, ak, bk)) = (pairs[t], pairs[k]);
         sv.geo[s] = [xak - xat, yak - yat, xbk - xbt, ybk - ybt, a.theta[at], a.theta[ak], b.theta[bt], b.theta[bk]];
     }
-    for (g, d) in sv.geo[..m].iter().zip(sv.d23[..m].iter_mut()) {
+    for ((g, d2), d3) in sv.geo[..m].iter().zip(&mut sv.d2[..m]).zip(&mut sv.d3[..m]) {
         let [dxa, dya, dxb, dyb, tat, tak, tbt, tbk] = *g;
-        let d2 = dphi(dphi(tat, tak), dphi(tbt, tbk)).abs();
+        *d2 = dphi(dphi(tat, tak), dphi(tbt, tbk)).abs();
         let ra = dphi(tat, fast_atan2(dya, dxa));
         let rb = dphi(tbt, fast_atan2(dyb, dxb));
-        *d = [d2, dphi(ra, rb).abs()];
+        *d3 = dphi(ra, rb).abs();
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if SIMD {
+        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking that
+        // the CPU has AVX2 and FMA.
+        done = unsafe { sigmoids_avx2(&sv.d1[..m], &sv.d2[..m], &sv.d3[..m], &mut sv.r[..m]) };
+    }
+    for s in done..m {
+        sv.r[s] = sigmoid(sv.d1[s], MU1, TAU1) * sigmoid(sv.d2[s], MU2, TAU2) * sigmoid(sv.d3[s], MU3, TAU3);
     }
     for s in 0..m {
-        let (t, k, d1, [d2, d3]) = (sv.t[s] as usize, sv.k[s] as usize, sv.d1[s], sv.d23[s]);
-        let r = sigmoid(d1, MU1, TAU1) * sigmoid(d2, MU2, TAU2) * sigmoid(d3, MU3, TAU3);
+        let (t, k, r) = (sv.t[s] as usize, sv.k[s] as usize, sv.r[s]);
         rho[t * n + k] = r;
         rho[k * n + t] = r;
     }
@@ -980,8 +1084,9 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_kernel_gives_the_scalar_scores() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")) {
-            eprintln!("no AVX2 here: nothing to compare");
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("popcnt"))
+        {
+            eprintln!("no AVX2 + FMA here: nothing to compare");
             return;
         }
         let mut sc = Scratch::default();
@@ -997,6 +1102,35 @@ mod tests {
             let _ = similarity_with::<true, false>(&a, &b, &mut sc);
             assert_eq!(sc.gamma.len(), gs.len());
             assert_eq!(sc.row_max, gv, "seed {seed}: row maxima differ");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_expf_is_libm_expf_bit_for_bit() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            eprintln!("no AVX2 + FMA here: nothing to compare");
+            return;
+        }
+        use std::arch::x86_64::*;
+        // a fine grid over the arguments the sigmoids produce, then every f32 pattern in
+        // a few narrow ranges (rounding boundaries of the table index)
+        let grid = (0..400_000).map(|i| -87.5 + i as f32 * 175.0 / 400_000.0);
+        let dense = [0.0f32, 1.0, -8.0, 30.0, 86.0].into_iter().flat_map(|c| {
+            let b = c.to_bits();
+            (b.saturating_sub(3000)..b + 3000).map(f32::from_bits)
+        });
+        let xs: Vec<f32> = grid.chain(dense).filter(|x| x.abs() < 87.9).collect();
+        for x in xs.chunks_exact(4) {
+            // SAFETY: AVX2 and FMA checked above; 4 floats read, 4 written
+            let got = unsafe {
+                let mut out = [0f32; 4];
+                _mm_storeu_ps(out.as_mut_ptr(), expf4(_mm_loadu_ps(x.as_ptr())));
+                out
+            };
+            for (v, g) in x.iter().zip(got) {
+                assert_eq!(g.to_bits(), v.exp().to_bits(), "expf({v})");
+            }
         }
     }
 
