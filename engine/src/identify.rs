@@ -57,8 +57,9 @@ impl Gallery {
 
     /// An empty gallery scanning int8 codes with an exact f32 re-rank of a shortlist:
     /// a quarter of the bytes per query, scores identical to [`Gallery::exact`] (see
-    /// `docs/index.md`). int8 scales are fitted on the first `add`, so load the initial
-    /// gallery in one call.
+    /// `docs/index.md`). int8 scales are fitted on the first `add` and re-fitted each
+    /// time the gallery has grown tenfold (up to 100 000), so load the initial gallery in
+    /// one call.
     pub fn int8(dim: usize) -> Result<Self> {
         Ok(Self::with_index(Box::new(QuantFlatIndex::new(QuantKind::Int8, dim)?)))
     }

@@ -13,6 +13,12 @@ use crate::vector::Isa;
 
 /// Blocks per rayon shard at minimum (smaller galleries are scanned on one thread).
 const MIN_BLOCKS_PER_SHARD: usize = 256;
+/// int8 scales are re-fitted on the whole gallery whenever it has grown this many times
+/// past the count they were fitted on: a gallery that starts empty and grows by
+/// enrolments would otherwise keep scales from its first few vectors.
+const REFIT_GROWTH: usize = 10;
+/// … until they were fitted on this many vectors (the ranges have settled by then).
+const REFIT_UNTIL: usize = 100_000;
 
 /// Flat scan over quantized codes with exact re-rank.
 ///
@@ -24,19 +30,23 @@ pub struct QuantFlatIndex {
     kind: QuantKind,
     dim: usize,
     scales: Option<Int8Scales>,
+    /// Live vectors the int8 scales were fitted on.
+    fitted_on: usize,
     store: CodeStore,
     pos: HashMap<u64, usize>,
     rerank: Option<usize>,
 }
 
 impl QuantFlatIndex {
-    /// An empty index. int8 scales are fitted on the first `add` (or [`Self::train`]).
+    /// An empty index. int8 scales are fitted on the first `add` (or [`Self::train`]) and
+    /// re-fitted as the gallery grows (see [`REFIT_GROWTH`]).
     pub fn new(kind: QuantKind, dim: usize) -> Result<Self> {
         check_dim(dim)?;
         Ok(QuantFlatIndex {
             kind,
             dim,
             scales: None,
+            fitted_on: 0,
             store: CodeStore::new(kind, dim),
             pos: HashMap::new(),
             rerank: None,
@@ -47,9 +57,18 @@ impl QuantFlatIndex {
     pub fn train(&mut self, sample: &[f32]) {
         if self.kind == QuantKind::Int8 {
             self.scales = Some(Int8Scales::train(sample, self.dim));
+            self.fitted_on = sample.len() / self.dim;
             self.store = self.store.compacted(self.kind, self.scales.as_ref());
             self.reindex();
         }
+    }
+
+    /// Re-fits the int8 scales on every live vector and re-encodes (see [`REFIT_GROWTH`]).
+    fn refit(&mut self) {
+        let rows = (0..self.store.slots()).filter(|&s| self.store.live[s]).map(|s| self.store.exact_row(s));
+        self.scales = Some(Int8Scales::train_rows(rows, self.dim));
+        self.fitted_on = self.pos.len();
+        self.compact();
     }
 
     /// Sets the shortlist size re-ranked exactly per query (default `max(4k, 32)`).
@@ -103,6 +122,7 @@ impl GalleryIndex for QuantFlatIndex {
         }
         if self.kind == QuantKind::Int8 && self.scales.is_none() {
             self.scales = Some(Int8Scales::train(vectors, self.dim));
+            self.fitted_on = ids.len();
         }
         let mut scratch = Vec::new();
         for (&id, v) in ids.iter().zip(vectors.chunks_exact(self.dim)) {
@@ -111,6 +131,12 @@ impl GalleryIndex for QuantFlatIndex {
             }
             let slot = self.store.push(id, v, self.scales.as_ref(), &mut scratch);
             self.pos.insert(id, slot);
+        }
+        if self.kind == QuantKind::Int8
+            && self.fitted_on < REFIT_UNTIL
+            && self.pos.len() >= REFIT_GROWTH * self.fitted_on
+        {
+            self.refit();
         }
         self.maybe_compact();
         Ok(())
@@ -166,5 +192,55 @@ impl QuantFlatIndex {
         if self.store.dead > 1024 && self.store.dead * 4 > self.store.slots() {
             self.compact();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit vectors from a xorshift stream.
+    fn rows(n: usize, dim: usize) -> Vec<f32> {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 2001) as f32 / 1000.0 - 1.0
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            out.extend(v.iter().map(|x| x / norm));
+        }
+        out
+    }
+
+    #[test]
+    fn int8_scales_are_refitted_as_the_gallery_grows() {
+        let (dim, n) = (16, 1200);
+        let all = rows(n, dim);
+        let mut idx = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
+        idx.add(&[0], &all[..dim]).unwrap();
+        // one vector: the small-sample floor decides every scale
+        let first = idx.scales.clone();
+        assert_eq!(idx.fitted_on, 1);
+        for i in 1..n {
+            idx.add(&[i as u64], &all[i * dim..(i + 1) * dim]).unwrap();
+        }
+        // re-fitted at 10, 100 and 1000 vectors; at 1000 the measured ranges replace the floor
+        assert_eq!(idx.fitted_on, 1000);
+        assert_eq!(idx.scales, Some(Int8Scales::train(&all[..1000 * dim], dim)));
+        assert_ne!(idx.scales, first);
+        assert_eq!(idx.len(), n);
+        for i in (0..n).step_by(37) {
+            assert_eq!(idx.search(&all[i * dim..(i + 1) * dim], 1).unwrap()[0][0].id, i as u64, "vector {i}");
+        }
+        // a gallery loaded in one batch is fitted on all of it and not re-fitted
+        let mut batch = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
+        batch.add(&(0..n as u64).collect::<Vec<u64>>(), &all).unwrap();
+        assert_eq!((batch.fitted_on, batch.scales), (n, Some(Int8Scales::train(&all, dim))));
     }
 }

@@ -38,9 +38,15 @@ impl Int8Scales {
     /// (row-major, `dim` wide). Out-of-range values later are clamped; the exact
     /// re-rank absorbs the small extra error.
     pub fn train(sample: &[f32], dim: usize) -> Self {
-        let n = sample.len() / dim;
+        Self::train_rows(sample.chunks_exact(dim), dim)
+    }
+
+    /// [`Self::train`] over rows given one by one (no copy of a large gallery).
+    pub fn train_rows<'a>(rows: impl Iterator<Item = &'a [f32]>, dim: usize) -> Self {
         let mut maxabs = vec![0f32; dim];
-        for row in sample.chunks_exact(dim) {
+        let mut n = 0;
+        for row in rows {
+            n += 1;
             for (m, x) in maxabs.iter_mut().zip(row) {
                 *m = m.max(x.abs());
             }
