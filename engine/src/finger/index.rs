@@ -156,12 +156,43 @@ impl FingerIndex {
     pub fn remove_subject(&mut self, subject: &str) -> usize {
         let Some(sid) = self.subject_ids.remove(subject) else { return 0 };
         let mut n = 0;
-        for e in self.entries.iter_mut().filter(|e| e.subject == sid && !e.removed) {
-            e.removed = true;
-            n += 1;
+        for (e, t) in self.entries.iter_mut().zip(&mut self.templates) {
+            if e.subject == sid && !e.removed {
+                e.removed = true;
+                // the biometric data leaves memory now, not at the next compaction
+                *t = MccTemplate::default();
+                n += 1;
+            }
         }
         self.removed += n;
+        if self.removed * 4 > self.templates.len() {
+            self.compact();
+        }
         n
+    }
+
+    /// Drops removed templates and their posting-list entries, renumbering the rest.
+    /// Runs when more than a quarter of the templates are removed, so its cost (one pass
+    /// over the posting lists) is amortised over many removals.
+    fn compact(&mut self) {
+        let mut renumber = vec![u32::MAX; self.entries.len()];
+        let mut next = 0u32;
+        for (old, e) in self.entries.iter().enumerate() {
+            if !e.removed {
+                renumber[old] = next;
+                next += 1;
+            }
+        }
+        let mut keep = self.entries.iter().map(|e| !e.removed);
+        self.templates.retain(|_| keep.next() == Some(true));
+        self.entries.retain(|e| !e.removed);
+        for bucket in &mut self.buckets {
+            bucket.retain_mut(|t| {
+                *t = renumber[*t as usize];
+                *t != u32::MAX
+            });
+        }
+        self.removed = 0;
     }
 
     /// Subject id of template number `t` (as returned by [`FingerIndex::candidates`]).
@@ -323,6 +354,16 @@ mod tests {
         // others are still found
         let p3 = MccTemplate::new(&synth::impression(&synth::finger(3), 4243));
         assert_eq!(idx.search(&[(2, p3)], 20, 1).0[0].subject, "s3");
+        // the 13th removal of 50 compacts (then 8 more of 37 do not): survivors renumbered
+        for f in 10..30 {
+            idx.remove_subject(&format!("s{f}"));
+        }
+        assert_eq!((idx.len(), idx.removed, idx.templates.len()), (29, 8, 37));
+        assert!(idx.buckets.iter().flatten().all(|&t| (t as usize) < 37));
+        for f in [3u64, 31, 49] {
+            let p = MccTemplate::new(&synth::impression(&synth::finger(f), 4243));
+            assert_eq!(idx.search(&[(2, p)], 20, 1).0[0].subject, format!("s{f}"));
+        }
         // the same name enrolled again is a new subject
         idx.add("s7", 2, MccTemplate::new(&synth::finger(7)));
         assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, "s7");

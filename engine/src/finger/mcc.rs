@@ -521,12 +521,8 @@ unsafe fn row_keys_avx2(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, 
     let mut lanes = [0u64; 4];
     // SAFETY: `lanes` is 32 writable bytes
     unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), best4) };
-    let mut best = lanes.into_iter().max().unwrap_or(0);
-    for k in k..hi {
-        let l = local_similarity(&ca, &[va], &b.cyl(k), &b.valid(k));
-        best = best.max(put_key(l, dir_a, key_hi, b, k, row));
-    }
-    best
+    // the last 0..3 cylinders: the scalar path
+    lanes.into_iter().max().unwrap_or(0).max(row_keys::<false>(a, ka, b, k, hi, row))
 }
 
 /// Similarity of two MCC templates in 0..1 (LSS-R).
@@ -795,9 +791,9 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     gamma.clear();
     gamma.resize(na * nb, 0);
     row_max.clear();
+    row_max.resize(na, 0);
     // Only the cylinders of `b` whose direction is near θa are visited (about half), the
     // δθ gate itself stays exact; the window is circular: at most two runs of ranks.
-    row_max.resize(na, 0);
     for ka in 0..na {
         let i = a.by_dir[ka] as usize;
         let row = &mut gamma[i * nb..(i + 1) * nb];

@@ -58,8 +58,7 @@ impl QuantFlatIndex {
         if self.kind == QuantKind::Int8 {
             self.scales = Some(Int8Scales::train(sample, self.dim));
             self.fitted_on = sample.len() / self.dim;
-            self.store = self.store.compacted(self.kind, self.scales.as_ref());
-            self.reindex();
+            self.compact();
         }
     }
 
