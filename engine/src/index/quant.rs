@@ -1,7 +1,7 @@
 //! Scalar quantizers: how gallery vectors become int8 / f16 codes and how queries are
 //! encoded to be scored against them.
 
-use crate::vector::blocked::{BLOCK, QUERY_MAX};
+use crate::vector::blocked::{BLOCK, CODE_BIAS, CODE_MAX, QUERY_MAX};
 
 /// Which code a quantized index scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +22,10 @@ impl QuantKind {
     }
 }
 
-/// Per-dimension int8 scales: `code_i = round(clamp(x_i * mul_i, -127, 127))`.
+/// Per-dimension int8 scales: `code_i = round(clamp(x_i * mul_i, -CODE_MAX, CODE_MAX))`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Scales {
-    /// Multiplier per dimension (127 / clip range).
+    /// Multiplier per dimension (`CODE_MAX` / clip range).
     pub mul: Vec<f32>,
 }
 
@@ -52,7 +52,7 @@ impl Int8Scales {
             }
         }
         let floor = if n < MIN_TRAIN { 4.0 / (dim as f32).sqrt() } else { 1e-6 };
-        let mul = maxabs.iter().map(|&m| 127.0 / m.max(floor)).collect();
+        let mul = maxabs.iter().map(|&m| CODE_MAX as f32 / m.max(floor)).collect();
         Int8Scales { mul }
     }
 
@@ -60,7 +60,7 @@ impl Int8Scales {
     pub fn encode(&self, v: &[f32], out: &mut [i8]) {
         out.fill(0);
         for ((o, x), m) in out.iter_mut().zip(v).zip(&self.mul) {
-            *o = (x * m).round().clamp(-127.0, 127.0) as i8;
+            *o = (x * m).round().clamp(-(CODE_MAX as f32), CODE_MAX as f32) as i8;
         }
     }
 
@@ -85,8 +85,8 @@ impl Int8Scales {
 pub(crate) fn put_int8(block: &mut [u8], r: usize, codes: &[i8]) {
     for (g, c4) in codes.chunks_exact(4).enumerate() {
         for (j, c) in c4.iter().enumerate() {
-            // Bias to u8 for vpdpbusd (see vector::blocked).
-            block[g * 4 * BLOCK + 4 * r + j] = (*c as u8) ^ 0x80;
+            // Biased to u8, the unsigned operand of the kernels (see vector::blocked).
+            block[g * 4 * BLOCK + 4 * r + j] = (*c as u8).wrapping_add(CODE_BIAS);
         }
     }
 }

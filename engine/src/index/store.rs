@@ -3,7 +3,10 @@
 
 use super::TopK;
 use super::quant::{Int8Scales, QuantKind, put_f16, put_int8};
-use crate::vector::{self, Isa, blocked::BLOCK};
+use crate::vector::{
+    self, Isa,
+    blocked::{BLOCK, CODE_BIAS},
+};
 
 /// Encoded queries in the form the kernels take.
 pub(crate) enum Encoded {
@@ -35,9 +38,13 @@ pub(crate) struct CodeStore {
     pub exact: Vec<f32>,
 }
 
-/// Blocks scored per kernel call: 64 x 16 rows x 512 B = 512 KiB of int8 codes stays in
-/// L2 while every query of the batch passes over it.
-const TILE_BLOCKS: usize = 64;
+/// Bytes of codes scored per tile: half of a 512 KiB L2, so the tile stays there while
+/// every query of the batch passes over it, with room for the scores.
+const TILE_BYTES: usize = 256 * 1024;
+/// Queries scored per kernel call: their scores (`QUERY_CHUNK x rows x 4 B`, 32 KiB at
+/// d = 512) stay in L1/L2 between the kernel writing and the shortlist reading them;
+/// scoring the whole batch at once wrote megabytes and pushed the tile out of L2.
+const QUERY_CHUNK: usize = 16;
 
 impl CodeStore {
     pub fn new(kind: QuantKind, dim: usize) -> Self {
@@ -70,7 +77,7 @@ impl CodeStore {
                 let bb = self.dp * BLOCK;
                 if r == 0 {
                     // Empty slots hold the code of 0 so padding rows score alike.
-                    bytes.resize(bytes.len() + bb, 0x80);
+                    bytes.resize(bytes.len() + bb, CODE_BIAS);
                 }
                 scratch.resize(self.dp, 0);
                 scales.expect("int8 store needs scales").encode(v, scratch);
@@ -107,37 +114,46 @@ impl CodeStore {
     /// `tag` is OR-ed into the slot (IVF puts the list number in the high bits).
     #[allow(clippy::too_many_arguments)]
     pub fn scan(&self, isa: Isa, enc: &Encoded, nq: usize, b0: usize, b1: usize, tag: u64, short: &mut [TopK]) {
+        let (row_bytes, qlen) = match &self.codes {
+            Codes::Int8(_) => (self.dp, self.dp),
+            Codes::F16(_) => (2 * self.dim, self.dim),
+        };
+        let tile_blocks = (TILE_BYTES / (row_bytes * BLOCK)).max(1);
         let mut buf = Vec::new();
         let mut t0 = b0;
         while t0 < b1 {
-            let t1 = (t0 + TILE_BLOCKS).min(b1);
+            let t1 = (t0 + tile_blocks).min(b1);
             let rows = (t1 - t0) * BLOCK;
-            buf.resize(nq * rows, 0.0);
-            match (&self.codes, enc) {
-                (Codes::Int8(bytes), Encoded::I8(q)) => {
-                    let bb = self.dp * BLOCK;
-                    vector::int8_block_scores(isa, &bytes[t0 * bb..t1 * bb], self.dp, q, &mut buf);
-                }
-                (Codes::F16(halves), Encoded::F32(q)) => {
-                    let bh = self.dim * BLOCK;
-                    vector::f16_block_scores(isa, &halves[t0 * bh..t1 * bh], self.dim, q, &mut buf);
-                }
-                _ => unreachable!("query encoding matches the store kind"),
-            }
             let first = t0 * BLOCK;
             let valid = (self.ids.len() - first).min(rows);
-            for (qi, top) in short.iter_mut().enumerate() {
-                let scores = &buf[qi * rows..qi * rows + valid];
-                for (c, chunk) in scores.chunks(BLOCK).enumerate() {
-                    // Cheap vectorisable pre-check: most blocks have no row above the bar.
-                    let m = chunk.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                    if m < top.threshold() {
-                        continue;
+            for q0 in (0..nq).step_by(QUERY_CHUNK) {
+                let q1 = (q0 + QUERY_CHUNK).min(nq);
+                buf.resize((q1 - q0) * rows, 0.0);
+                match (&self.codes, enc) {
+                    (Codes::Int8(bytes), Encoded::I8(q)) => {
+                        let bb = self.dp * BLOCK;
+                        let q = &q[q0 * qlen..q1 * qlen];
+                        vector::int8_block_scores(isa, &bytes[t0 * bb..t1 * bb], self.dp, q, &mut buf);
                     }
-                    for (r, &s) in chunk.iter().enumerate() {
-                        let slot = first + c * BLOCK + r;
-                        if s >= top.threshold() && self.live[slot] {
-                            top.push(tag | slot as u64, s);
+                    (Codes::F16(halves), Encoded::F32(q)) => {
+                        let bh = self.dim * BLOCK;
+                        let q = &q[q0 * qlen..q1 * qlen];
+                        vector::f16_block_scores(isa, &halves[t0 * bh..t1 * bh], self.dim, q, &mut buf);
+                    }
+                    _ => unreachable!("query encoding matches the store kind"),
+                }
+                for (scores, top) in buf.chunks_exact(rows).zip(&mut short[q0..q1]) {
+                    for (c, chunk) in scores[..valid].chunks(BLOCK).enumerate() {
+                        // Cheap vectorisable pre-check: most blocks have no row above the bar.
+                        let m = chunk.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        if m < top.threshold() {
+                            continue;
+                        }
+                        for (r, &s) in chunk.iter().enumerate() {
+                            let slot = first + c * BLOCK + r;
+                            if s >= top.threshold() && self.live[slot] {
+                                top.push(tag | slot as u64, s);
+                            }
                         }
                     }
                 }

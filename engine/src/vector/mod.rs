@@ -48,7 +48,8 @@ pub fn dot_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 
 /// Scores int8 queries against blocked int8 gallery codes (layout in [`blocked`]):
 /// `out[q * rows + r] = sum(code_u8 * query_i8)` for every row `r` of the blocks.
-/// Query codes must lie within `±blocked::QUERY_MAX` (larger ones may saturate on AVX2).
+/// Query codes must lie within `±blocked::QUERY_MAX` and gallery bytes at most
+/// `blocked::CODE_U8_MAX` (larger ones may saturate on AVX2).
 ///
 /// # Panics
 /// If the slices do not have the shapes of `nb` blocks, `nq` queries of `dp` values and
@@ -62,6 +63,7 @@ pub fn int8_block_scores(isa: Isa, blocks: &[u8], dp: usize, queries: &[i8], out
         queries.iter().all(|q| q.unsigned_abs() <= blocked::QUERY_MAX as u8),
         "int8: query code out of range"
     );
+    debug_assert!(blocks.iter().all(|&b| b <= blocked::CODE_U8_MAX), "int8: gallery code out of range");
     match isa.level() {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512Vnni => x86_blocked::int8_vnni(blocks, dp, queries, out),

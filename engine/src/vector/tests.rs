@@ -59,7 +59,7 @@ fn int8_case() -> impl Strategy<Value = (usize, Vec<u8>, Vec<i8>)> {
         let dp = g * 4;
         (
             Just(dp),
-            prop::collection::vec(any::<u8>(), dp * blocked::BLOCK * nb),
+            prop::collection::vec(0..=blocked::CODE_U8_MAX, dp * blocked::BLOCK * nb),
             prop::collection::vec(-blocked::QUERY_MAX..=blocked::QUERY_MAX, dp * nq),
         )
     })
@@ -100,13 +100,14 @@ proptest! {
     }
 }
 
-/// The extremes: every code 0 or 255 against queries at ±QUERY_MAX, where a kernel that
-/// saturates its i16 pair sums would differ from the scalar sum.
+/// The extremes: every code 0 or `CODE_U8_MAX` against queries at ±QUERY_MAX, where a
+/// kernel that saturates its i16 pair sums would differ from the scalar sum.
 #[test]
 fn int8_kernels_do_not_saturate_at_the_bounds() {
     let dp = 64;
     let q = blocked::QUERY_MAX;
-    for (code, qv) in [(255u8, q), (255, -q), (0, q), (0, -q)] {
+    let c = blocked::CODE_U8_MAX;
+    for (code, qv) in [(c, q), (c, -q), (0, q), (0, -q)] {
         let blocks = vec![code; dp * blocked::BLOCK * 2];
         let qs: Vec<i8> = (0..dp * 5).map(|i| if i % 7 == 3 { -qv } else { qv }).collect();
         let n = 5 * 2 * blocked::BLOCK;
