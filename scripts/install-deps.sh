@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks: the Debian build
-# packages (FFmpeg dev libs, clang, pkg-config), and with --test the Python packages the
-# test suite uses (moto S3 server; schemathesis in .cache/schemathesis-venv). Idempotent:
-# skips what is already there.
+# packages (FFmpeg dev libs, clang, pkg-config), the onnx Python package models/fetch.py
+# needs to derive LEADER-fused.onnx, and with --test the Python packages the test suite
+# uses (moto S3 server; schemathesis in .cache/schemathesis-venv). Idempotent: skips what
+# is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEB_PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
@@ -17,6 +18,10 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# models/derive_leader.py (run by models/fetch.py) rewrites LEADER.onnx with the onnx
+# package; pinned because models/manifest.toml pins the derived file's sha256
+python3 -c 'import importlib.metadata as m; assert m.version("onnx") == "1.23.2"' 2>/dev/null \
+  || python3 -m pip install -q 'onnx==1.23.2'
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import moto, importlib.metadata as m; assert m.version("moto") == "5.2.5"' 2>/dev/null \
     || python3 -m pip install -q 'moto[server]==5.2.5'
