@@ -48,6 +48,21 @@ pub struct Entry {
     pub dim: Option<usize>,
     /// Decision threshold calibration (embedders only).
     pub calibration: Option<Calibration>,
+    /// For a derived file: the file it is made from. `models/fetch.py` fetches and checks
+    /// the source like any entry, then runs `derive` on it; only `file` is loaded.
+    pub source: Option<Source>,
+    /// Script (relative to the repository) that turns `source` into `file`.
+    #[serde(default)]
+    pub derive: String,
+}
+
+/// The file a derived entry is made from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Source {
+    /// File name in the cache dir.
+    pub file: String,
+    /// Pinned sha256 of the source file.
+    pub sha256: String,
 }
 
 /// How an image becomes the model's input tensor: `x = (pixel - mean) * scale`.
@@ -152,5 +167,9 @@ mod tests {
         }
         assert!(m.model("nope").is_err());
         assert_eq!(m.model("fr_feature").unwrap().dim, Some(512));
+        let leader = m.model("leader").unwrap();
+        assert_eq!(leader.file, "LEADER-fused.onnx");
+        assert_eq!(leader.source.as_ref().map(|s| s.file.as_str()), Some("LEADER.onnx"));
+        assert_eq!(leader.derive, "models/derive_leader.py");
     }
 }

@@ -19,16 +19,19 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {
     let mut ok = true;
     let mut rows = Vec::new();
     for e in std::iter::once(&m.runtime).chain(&m.models) {
+        let derived = e.source.as_ref().map(|s| format!("derived from {} by {}", s.file, e.derive));
         let status = match e.verified_path() {
-            Ok(p) => format!("ok {}", p.display()),
+            Ok(p) => match &derived {
+                Some(d) => format!("ok {} ({d})", p.display()),
+                None => format!("ok {}", p.display()),
+            },
             Err(err) => {
                 ok = false;
                 err.to_string()
             }
         };
-        rows.push(
-            serde_json::json!({"name": e.name, "kind": e.kind, "file": e.file, "package": e.package, "status": status}),
-        );
+        rows.push(serde_json::json!({"name": e.name, "kind": e.kind, "file": e.file, "package": e.package,
+                "source": e.source.as_ref().map(|s| &s.file), "status": status}));
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -16,8 +16,10 @@ use crate::finger::mcc::{self, MccTemplate};
 use crate::finger::template::Template;
 use crate::finger::{image, iso19794};
 use crate::metrics::{self, ScoreStats, Timing};
+use crate::models::Manifest;
 
-/// Bumped whenever extraction output changes, so stale cached templates are not reused.
+/// Bumped whenever extraction output changes, so stale cached templates are not reused
+/// (the cache file name also carries the first 12 hex digits of the model's sha256).
 const CACHE_VERSION: &str = "leader-v1-t0.60-max150";
 
 /// Evaluation settings.
@@ -97,7 +99,9 @@ fn load_template<'a>(
     }
     let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let crop = cfg.crop_margin.map_or(String::new(), |m| format!("-crop{m}"));
-    let cache_file = cfg.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{CACHE_VERSION}{crop}.json")));
+    let model = &Manifest::embedded().model("leader")?.sha256;
+    let model = &model[..model.len().min(12)];
+    let cache_file = cfg.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{CACHE_VERSION}-{model}{crop}.json")));
     if let Some(cf) = &cache_file
         && let Ok(text) = std::fs::read_to_string(cf)
         && let Ok(t) = serde_json::from_str::<Template>(&text)
