@@ -15,6 +15,9 @@ memory-bound element-wise passes. This script rewrites
   into the NCHWc reorders around the convolutions;
 - each tanh-GELU 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) into com.microsoft FastGelu
   (the same tanh approximation, one pass), dropping the Transposes around the cube;
+- where a GELU directly follows a LayerNorm, the FastGelu runs before the Transpose back
+  to NCHW (element-wise, so the same values), which lets ORT fold that Transpose into the
+  next NCHWc reorder (~1.15x on top in the ORT profile);
 
 and removes the nodes and initializers nothing uses any more. Each pattern is matched
 exactly (op types, wiring, constant values, and that no intermediate value escapes the
