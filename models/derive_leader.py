@@ -17,7 +17,7 @@ memory-bound element-wise passes. This script rewrites
   (the same tanh approximation, one pass), dropping the Transposes around the cube;
 - where a GELU directly follows a LayerNorm, the FastGelu runs before the Transpose back
   to NCHW (element-wise, so the same values), which lets ORT fold that Transpose into the
-  next NCHWc reorder (~1.15x on top in the ORT profile);
+  next NCHWc reorder (kernel time 1385 → 1155 ms in one ORT profile, 288x512, 2 threads);
 
 and removes the nodes and initializers nothing uses any more. Each pattern is matched
 exactly (op types, wiring, constant values, and that no intermediate value escapes the
