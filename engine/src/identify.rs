@@ -84,6 +84,11 @@ impl Gallery {
         self.owner.is_empty()
     }
 
+    /// Rows a search scans: templates plus removed ones not yet compacted away.
+    pub fn slots(&self) -> usize {
+        self.index.slots()
+    }
+
     /// Number of distinct subjects.
     pub fn subjects(&self) -> usize {
         self.templates_per_subject.len()
@@ -121,6 +126,23 @@ impl Gallery {
             }
         }
         Ok(present.len())
+    }
+
+    /// A compacted copy of the index (see [`GalleryIndex::compacted`]) and the generation
+    /// it was built at, when one is worth building. Needs only `&self`: call it under a
+    /// read lock so searches go on, then [`Gallery::install_compaction`] under a write lock.
+    pub fn compaction(&self) -> Option<(u64, Box<dyn GalleryIndex>)> {
+        self.index.compacted().map(|c| (self.index.generation(), c))
+    }
+
+    /// Swaps in a compacted index built at `generation`, unless the gallery changed since
+    /// (then the copy is stale and dropped). Returns whether it was installed.
+    pub fn install_compaction(&mut self, generation: u64, index: Box<dyn GalleryIndex>) -> bool {
+        let fresh = self.index.generation() == generation && index.len() == self.index.len();
+        if fresh {
+            self.index = index;
+        }
+        fresh
     }
 
     /// Adds one template stored as little-endian f32 bytes (the catalog encoding).

@@ -177,6 +177,10 @@ impl GalleryIndex for IvfIndex {
         Ok(())
     }
 
+    fn slots(&self) -> usize {
+        self.lists.iter().map(|l| l.slots()).sum()
+    }
+
     fn remove(&mut self, ids: &[u64]) -> Result<usize> {
         let mut n = 0;
         let mut touched = Vec::new();

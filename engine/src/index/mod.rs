@@ -48,6 +48,21 @@ pub trait GalleryIndex: Send + Sync {
     fn remove(&mut self, ids: &[u64]) -> Result<usize>;
     /// Searches n = queries.len()/dim queries; per query the top-k hits, best first.
     fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>>;
+    /// Rows a scan reads: live vectors plus tombstones not yet compacted away.
+    fn slots(&self) -> usize {
+        self.len()
+    }
+    /// Counts changes (adds and removals): a [`GalleryIndex::compacted`] copy built at
+    /// one generation may replace the index only while it is still at that generation.
+    fn generation(&self) -> u64 {
+        0
+    }
+    /// A copy without the space that removals left behind, when that is worth building;
+    /// `None` otherwise. It takes `&self`, so searches go on (under a read lock) while
+    /// the copy is built; installing it is a pointer swap (see `identify::Gallery`).
+    fn compacted(&self) -> Option<Box<dyn GalleryIndex>> {
+        None
+    }
 }
 
 /// Checks an `add` call's shapes and values; returns n.

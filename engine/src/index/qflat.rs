@@ -19,6 +19,12 @@ const MIN_BLOCKS_PER_SHARD: usize = 256;
 const REFIT_GROWTH: usize = 10;
 /// … until they were fitted on this many vectors (the ranges have settled by then).
 const REFIT_UNTIL: usize = 100_000;
+/// Tombstones worth a compaction: more than this many and more than a quarter of the
+/// slots ([`GalleryIndex::compacted`], built off the search path by the server) …
+const COMPACT_MIN_DEAD: usize = 1024;
+/// … and the share of dead slots at which `add` / `remove` compact inline anyway, for
+/// callers that never ask for a compacted copy.
+const INLINE_COMPACT_DEAD: f64 = 0.5;
 
 /// Flat scan over quantized codes with exact re-rank.
 ///
@@ -35,6 +41,8 @@ pub struct QuantFlatIndex {
     store: CodeStore,
     pos: HashMap<u64, usize>,
     rerank: Option<usize>,
+    /// Adds and removals so far (see [`GalleryIndex::generation`]).
+    generation: u64,
 }
 
 impl QuantFlatIndex {
@@ -50,6 +58,7 @@ impl QuantFlatIndex {
             store: CodeStore::new(kind, dim),
             pos: HashMap::new(),
             rerank: None,
+            generation: 0,
         })
     }
 
@@ -119,6 +128,7 @@ impl GalleryIndex for QuantFlatIndex {
         if ids.is_empty() {
             return Ok(());
         }
+        self.generation += 1;
         if self.kind == QuantKind::Int8 && self.scales.is_none() {
             self.scales = Some(Int8Scales::train(vectors, self.dim));
             self.fitted_on = ids.len();
@@ -149,8 +159,36 @@ impl GalleryIndex for QuantFlatIndex {
                 n += 1;
             }
         }
+        self.generation += (n > 0) as u64;
         self.maybe_compact();
         Ok(n)
+    }
+
+    fn slots(&self) -> usize {
+        self.store.slots()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn compacted(&self) -> Option<Box<dyn GalleryIndex>> {
+        let dead = self.store.dead;
+        if dead <= COMPACT_MIN_DEAD || dead * 4 <= self.store.slots() {
+            return None;
+        }
+        let mut c = QuantFlatIndex {
+            kind: self.kind,
+            dim: self.dim,
+            scales: self.scales.clone(),
+            fitted_on: self.fitted_on,
+            store: self.store.compacted(self.kind, self.scales.as_ref()),
+            pos: HashMap::new(),
+            rerank: self.rerank,
+            generation: self.generation,
+        };
+        c.reindex();
+        Some(Box::new(c))
     }
 
     fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
@@ -185,10 +223,11 @@ impl GalleryIndex for QuantFlatIndex {
 }
 
 impl QuantFlatIndex {
-    /// Compacts once tombstones exceed a quarter of the slots, so scans don't pay for
-    /// dead rows indefinitely.
+    /// Compacts inline once half the slots are dead, so scans don't pay for dead rows
+    /// indefinitely when nobody builds a compacted copy off the search path.
     fn maybe_compact(&mut self) {
-        if self.store.dead > 1024 && self.store.dead * 4 > self.store.slots() {
+        let dead = self.store.dead;
+        if dead > COMPACT_MIN_DEAD && dead as f64 > INLINE_COMPACT_DEAD * self.store.slots() as f64 {
             self.compact();
         }
     }
@@ -241,5 +280,33 @@ mod tests {
         let mut batch = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
         batch.add(&(0..n as u64).collect::<Vec<u64>>(), &all).unwrap();
         assert_eq!((batch.fitted_on, batch.scales), (n, Some(Int8Scales::train(&all, dim))));
+    }
+
+    #[test]
+    fn a_compacted_copy_answers_the_same_and_is_refused_after_a_change() {
+        let (dim, n) = (8, 4000);
+        let all = rows(n, dim);
+        let ids: Vec<u64> = (0..n as u64).collect();
+        let mut idx = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
+        idx.add(&ids, &all).unwrap();
+        assert!(idx.compacted().is_none(), "nothing dead yet");
+        // 1500 of 4000 dead: above the copy's bar (a quarter), below the inline one (half)
+        let gone: Vec<u64> = (0..1500).map(|i| i * 2).collect();
+        idx.remove(&gone).unwrap();
+        assert_eq!(idx.store.slots(), n, "not compacted inline");
+        let g = idx.generation();
+        let copy = idx.compacted().expect("worth compacting");
+        assert_eq!((copy.generation(), copy.len()), (g, n - 1500));
+        let probes = &all[..50 * dim];
+        assert_eq!(copy.search(probes, 5).unwrap(), idx.search(probes, 5).unwrap());
+        // a change after the copy was made moves the generation on: the copy is stale
+        idx.remove(&[1]).unwrap();
+        assert_ne!(idx.generation(), g);
+        idx.remove(&[1]).unwrap();
+        assert_ne!(idx.generation(), g, "generations never go back");
+        // past half dead, removal compacts inline
+        let more: Vec<u64> = (0..700).map(|i| i * 2 + 3).collect();
+        idx.remove(&more).unwrap();
+        assert_eq!(idx.store.slots(), idx.len());
     }
 }
