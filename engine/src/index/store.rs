@@ -143,18 +143,17 @@ impl CodeStore {
                     _ => unreachable!("query encoding matches the store kind"),
                 }
                 for (scores, top) in buf.chunks_exact(rows).zip(&mut short[q0..q1]) {
-                    for (c, chunk) in scores[..valid].chunks(BLOCK).enumerate() {
-                        // Cheap vectorisable pre-check: most blocks have no row above the bar.
-                        let m = chunk.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        if m < top.threshold() {
-                            continue;
-                        }
-                        for (r, &s) in chunk.iter().enumerate() {
+                    let scores = &scores[..valid];
+                    let mut from = 0;
+                    while let Some(c) = vector::next_block_reaching(isa, scores, from, top.threshold()) {
+                        let end = ((c + 1) * BLOCK).min(valid);
+                        for (r, &s) in scores[c * BLOCK..end].iter().enumerate() {
                             let slot = first + c * BLOCK + r;
                             if s >= top.threshold() && self.live[slot] {
                                 top.push(tag | slot as u64, s);
                             }
                         }
+                        from = c + 1;
                     }
                 }
             }

@@ -63,6 +63,12 @@ pub(crate) fn int8_scores(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f
     }
 }
 
+/// Reference for [`super::next_block_reaching`].
+pub(crate) fn next_block_reaching(scores: &[f32], from: usize, thr: f32) -> Option<usize> {
+    let start = (from * BLOCK).min(scores.len());
+    scores[start..].chunks(BLOCK).position(|c| c.iter().any(|&s| s >= thr)).map(|i| from + i)
+}
+
 /// Reference f16 kernel: `out[q * nb * 16 + b * 16 + r] = sum(f16 * f32)`.
 pub(crate) fn f16_scores(blocks: &[u16], dim: usize, queries: &[f32], out: &mut [f32]) {
     let bh = dim * BLOCK;

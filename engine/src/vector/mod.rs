@@ -109,6 +109,18 @@ pub fn f32_block_scores(isa: Isa, blocks: &[f32], dim: usize, queries: &[f32], o
     }
 }
 
+/// Index of the first block of [`blocked::BLOCK`] scores, at or after block `from`, that
+/// holds a score `>= thr` (the last block may be partial). A scan's shortlist uses it to
+/// skip the blocks where no row can enter: most of them, once the shortlist has filled.
+#[inline]
+pub fn next_block_reaching(isa: Isa, scores: &[f32], from: usize, thr: f32) -> Option<usize> {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 | Level::Avx512 | Level::Avx512Vnni => x86_blocked::next_block_reaching_avx2(scores, from, thr),
+        _ => blocked::next_block_reaching(scores, from, thr),
+    }
+}
+
 /// Squared L2 norm.
 #[inline]
 pub fn norm_sq(a: &[f32]) -> f32 {

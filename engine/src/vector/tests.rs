@@ -165,3 +165,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Every block-skip kernel finds the same next block as the scalar scan, partial last
+    /// block and thresholds on, between and outside the scores included.
+    #[test]
+    fn next_block_reaching_matches_scalar(
+        scores in prop::collection::vec(-50i32..50, 0..120),
+        from in 0usize..10,
+        thr in -60i32..60,
+    ) {
+        let scores: Vec<f32> = scores.into_iter().map(|s| s as f32).collect();
+        for thr in [thr as f32, f32::NEG_INFINITY] {
+            let want = blocked::next_block_reaching(&scores, from, thr);
+            if let Some(b) = want {
+                prop_assert!(b >= from && scores[b * blocked::BLOCK..].iter().take(blocked::BLOCK).any(|&s| s >= thr));
+            }
+            for isa in Isa::available() {
+                prop_assert_eq!(next_block_reaching(isa, &scores, from, thr), want, "{}", isa.name());
+            }
+        }
+    }
+}

@@ -95,26 +95,45 @@ pub(super) fn int8_avx2(blocks: &[u8], dp: usize, queries: &[i8], out: &mut [f32
     let mut qi = 0;
     while qi < nq {
         let n = (nq - qi).min(4);
-        for b in 0..nb {
-            // SAFETY: avx2 guaranteed by the dispatcher; block b and queries qi..qi+n are in
-            // bounds, and the tile writes 16 floats at out[(qi + j) * rows + b * 16] for
-            // j < n, inside out (checked above).
-            unsafe {
-                let g = blocks.as_ptr().add(b * bb);
-                let q = queries.as_ptr().add(qi * dp);
-                let o = out.as_mut_ptr().add(qi * rows + b * BLOCK);
-                match n {
-                    4 => avx2_int8_tile::<4>(g, q, dp, o, rows),
-                    3 => avx2_int8_tile::<3>(g, q, dp, o, rows),
-                    2 => avx2_int8_tile::<2>(g, q, dp, o, rows),
-                    _ => avx2_int8_tile::<1>(g, q, dp, o, rows),
-                }
+        // SAFETY: avx2 guaranteed by the dispatcher; all nb blocks and queries qi..qi+n
+        // are in bounds, and the tiles write 16 floats at out[(qi + j) * rows + b * 16]
+        // for j < n, b < nb, inside out (checked above).
+        unsafe {
+            let (g, q) = (blocks.as_ptr(), queries.as_ptr().add(qi * dp));
+            let o = out.as_mut_ptr().add(qi * rows);
+            match n {
+                4 => avx2_int8_blocks::<4>(g, nb, q, dp, o, rows),
+                3 => avx2_int8_blocks::<3>(g, nb, q, dp, o, rows),
+                2 => avx2_int8_blocks::<2>(g, nb, q, dp, o, rows),
+                _ => avx2_int8_blocks::<1>(g, nb, q, dp, o, rows),
             }
         }
         qi += n;
     }
 }
 
+/// Q queries against `nb` consecutive blocks. The block loop lives in a function with
+/// the target feature so the tile inlines into it: at d = 128 a tile is only 16 steps
+/// and a call per block cost ~10 %.
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_int8_blocks<const Q: usize>(
+    g: *const u8,
+    nb: usize,
+    q: *const i8,
+    dp: usize,
+    out: *mut f32,
+    rows: usize,
+) {
+    // SAFETY (whole body): nb blocks of dp * 16 bytes at g, and per block the tile's
+    // contract (see `int8_avx2`).
+    unsafe {
+        for b in 0..nb {
+            avx2_int8_tile::<Q>(g.add(b * dp * BLOCK), q, dp, out.add(b * BLOCK), rows);
+        }
+    }
+}
+
+#[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn avx2_int8_tile<const Q: usize>(g: *const u8, q: *const i8, dp: usize, out: *mut f32, rows: usize) {
     // SAFETY (whole body): one block of dp * 16 bytes at g, Q queries of dp bytes at q,
@@ -135,18 +154,20 @@ unsafe fn avx2_int8_tile<const Q: usize>(g: *const u8, q: *const i8, dp: usize, 
                 _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(4096) as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(4096 + 64) as *const i8);
             }
-            // one half (8 rows) at a time: 2 gallery registers + 2Q accumulators + the
-            // query pair stay within the 16 ymm registers (both halves at once spilled)
-            for h in 0..2 {
-                let g0 = _mm256_loadu_si256(p.add(32 * h) as *const __m256i);
-                let g1 = _mm256_loadu_si256(p.add(64 + 32 * h) as *const __m256i);
-                for (j, a) in acc.iter_mut().enumerate() {
-                    let qp = q.add(j * dp + grp * 4) as *const i32;
-                    let (q0, q1) =
-                        (_mm256_set1_epi32(qp.read_unaligned()), _mm256_set1_epi32(qp.add(1).read_unaligned()));
-                    let t = _mm256_add_epi16(_mm256_maddubs_epi16(g0, q0), _mm256_maddubs_epi16(g1, q1));
-                    a[h] = _mm256_add_epi32(a[h], _mm256_madd_epi16(t, ones));
-                }
+            // both halves (16 rows) per step: each query pair is broadcast once and used
+            // on 4 gallery registers. At Q = 4 this spills one accumulator, and is still
+            // ~10 % faster (batch search at 100k x 512) than half a block at a time.
+            let g0 = _mm256_loadu_si256(p as *const __m256i);
+            let g1 = _mm256_loadu_si256(p.add(32) as *const __m256i);
+            let g2 = _mm256_loadu_si256(p.add(64) as *const __m256i);
+            let g3 = _mm256_loadu_si256(p.add(96) as *const __m256i);
+            for (j, a) in acc.iter_mut().enumerate() {
+                let qp = q.add(j * dp + grp * 4) as *const i32;
+                let (q0, q1) = (_mm256_set1_epi32(qp.read_unaligned()), _mm256_set1_epi32(qp.add(1).read_unaligned()));
+                let t0 = _mm256_add_epi16(_mm256_maddubs_epi16(g0, q0), _mm256_maddubs_epi16(g2, q1));
+                a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(t0, ones));
+                let t1 = _mm256_add_epi16(_mm256_maddubs_epi16(g1, q0), _mm256_maddubs_epi16(g3, q1));
+                a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(t1, ones));
             }
             grp += 2;
         }
@@ -165,6 +186,34 @@ unsafe fn avx2_int8_tile<const Q: usize>(g: *const u8, q: *const i8, dp: usize, 
             _mm256_storeu_ps(out.add(j * rows + 8), _mm256_cvtepi32_ps(a[1]));
         }
     }
+}
+
+// ------------------------------------------------------------------ shortlist pre-check
+
+/// Safe entry: caller guarantees (via `Isa`) avx2. Same answer as the scalar
+/// `blocked::next_block_reaching`: two compares and one movemask per full block.
+pub(super) fn next_block_reaching_avx2(scores: &[f32], from: usize, thr: f32) -> Option<usize> {
+    let full = scores.len() / BLOCK;
+    // SAFETY: avx2 guaranteed by the dispatcher; the loop reads blocks from..full, whose
+    // 16 floats each lie inside `scores`.
+    let hit = unsafe { first_full_block_reaching(scores.as_ptr(), from, full, thr) };
+    hit.or_else(|| super::blocked::next_block_reaching(scores, full.max(from), thr))
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn first_full_block_reaching(p: *const f32, from: usize, full: usize, thr: f32) -> Option<usize> {
+    let t = _mm256_set1_ps(thr);
+    // SAFETY (whole body): 16 floats at p + 16 b for from <= b < full (caller).
+    unsafe {
+        for b in from..full {
+            let lo = _mm256_cmp_ps::<_CMP_GE_OQ>(_mm256_loadu_ps(p.add(b * BLOCK)), t);
+            let hi = _mm256_cmp_ps::<_CMP_GE_OQ>(_mm256_loadu_ps(p.add(b * BLOCK + 8)), t);
+            if _mm256_movemask_ps(_mm256_or_ps(lo, hi)) != 0 {
+                return Some(b);
+            }
+        }
+    }
+    None
 }
 
 // ------------------------------------------------------------------ f16, AVX-512
