@@ -2,7 +2,7 @@
 //! state, rebuilt at start from the catalog's ISO/IEC 19794-2 templates) and the decision
 //! threshold from the manifest.
 
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use epatrol_engine::EngineError;
 use epatrol_engine::finger::index::FingerIndex;
@@ -14,6 +14,7 @@ use epatrol_engine::identify::Candidate;
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 
+use super::compaction::Compactor;
 use crate::error::{ApiError, Result};
 
 /// Catalog `model` of finger templates: LEADER minutiae stored as ISO/IEC 19794-2:2005,
@@ -41,7 +42,8 @@ pub struct FingerProbe {
 /// LEADER (loaded on first use: most runs never see a print) and the finger gallery.
 pub struct FingerSide {
     leader: OnceLock<Leader>,
-    index: RwLock<FingerIndex>,
+    index: Arc<RwLock<FingerIndex>>,
+    compactor: Compactor<FingerIndex>,
     calibration: Calibration,
 }
 
@@ -58,7 +60,9 @@ impl FingerSide {
                 index.add(&row.subject_id.to_string(), v.finger_position, MccTemplate::new(&v.template));
             }
         }
-        Ok(Self { leader: OnceLock::new(), index: RwLock::new(index), calibration })
+        let index = Arc::new(RwLock::new(index));
+        let compactor = Compactor::new(Arc::clone(&index), "finger");
+        Ok(Self { leader: OnceLock::new(), index, compactor, calibration })
     }
 
     /// The per-finger decision threshold and its derivation.
@@ -109,9 +113,22 @@ impl FingerSide {
         }
     }
 
-    /// Removes every print of catalog subject `subject_id`; returns how many.
+    /// Removes every print of catalog subject `subject_id`; returns how many. Their
+    /// templates leave memory at once; the posting lists are compacted off the search
+    /// path once a quarter of the gallery is removed.
     pub fn remove(&self, subject_id: i64) -> usize {
-        self.index.write().unwrap_or_else(|p| p.into_inner()).remove_subject(&subject_id.to_string())
+        let n = self.index.write().unwrap_or_else(|p| p.into_inner()).remove_subject(&subject_id.to_string());
+        if n > 0 {
+            self.compactor.start();
+        }
+        n
+    }
+
+    /// Templates in the gallery and the slots a search may visit (the difference is
+    /// removed templates awaiting compaction).
+    pub fn size(&self) -> (usize, usize) {
+        let g = self.index.read().unwrap_or_else(|p| p.into_inner());
+        (g.len(), g.slots())
     }
 
     /// Top-`k` subjects for one probe print, best first, as catalog subject ids.

@@ -5,7 +5,6 @@
 //! the subject and all templates in one transaction, so a bad image changes nothing.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
@@ -20,6 +19,7 @@ use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewEvent, NewSubject, NewTemplate, Subject};
 
+use super::compaction::Compactor;
 use super::fingers::{FINGER_MODEL, FingerProbe, FingerSide};
 use crate::error::{ApiError, Result};
 
@@ -40,7 +40,7 @@ pub struct IdentificationService {
     faces: FacePipeline,
     face_gallery: Arc<RwLock<Gallery>>,
     /// Set while a background thread builds a compacted face index (one at a time).
-    compacting: Arc<AtomicBool>,
+    face_compactor: Compactor<Gallery>,
     calibration: Calibration,
     fingers: FingerSide,
     /// Held from a catalog write of templates until the galleries reflect it, so an
@@ -212,11 +212,12 @@ impl IdentificationService {
         let owners: Vec<i64> = rows.iter().map(|r| r.subject_id).collect();
         gallery.add(&ids, &owners, &vectors)?;
         let fingers = FingerSide::open(&catalog).await?;
+        let face_gallery = Arc::new(RwLock::new(gallery));
         Ok(Self {
             catalog,
             faces,
-            face_gallery: Arc::new(RwLock::new(gallery)),
-            compacting: Arc::new(AtomicBool::new(false)),
+            face_compactor: Compactor::new(Arc::clone(&face_gallery), "face"),
+            face_gallery,
             calibration,
             fingers,
             writes: tokio::sync::Mutex::new(()),
@@ -321,7 +322,8 @@ impl IdentificationService {
         let face_templates = self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(&face_ids)?;
         let finger_templates = self.fingers.remove(d.id);
         if face_templates > 0 {
-            self.compact_faces_in_background();
+            // a compacted copy is built off the search path when enough rows are dead
+            self.face_compactor.start();
         }
         Ok(DeleteReport { subject_id: d.id, face_templates, finger_templates })
     }
@@ -331,38 +333,6 @@ impl IdentificationService {
     pub fn face_gallery_size(&self) -> (usize, usize) {
         let g = self.face_gallery.read().unwrap_or_else(|p| p.into_inner());
         (g.len(), g.slots())
-    }
-
-    /// When deletions have left enough dead slots in the face index, builds a compacted
-    /// copy on a background thread under the read lock (identifications go on), then
-    /// swaps it in under the write lock unless the gallery changed meanwhile (then it
-    /// builds again). Compacting inline would stall every search for the
-    /// whole rebuild (about a second per million templates).
-    fn compact_faces_in_background(&self) {
-        if self.compacting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let (gallery, busy) = (Arc::clone(&self.face_gallery), Arc::clone(&self.compacting));
-        let job = move || {
-            // a copy made stale by deletions during the build is rebuilt until one
-            // lands or none is needed (deletions come in bursts, then stop)
-            loop {
-                // (the read guard must end here: a `while let` scrutinee's would live
-                // through the body and deadlock the write below)
-                let built = gallery.read().unwrap_or_else(|p| p.into_inner()).compaction();
-                let Some((generation, index)) = built else { break };
-                let slots = index.slots();
-                if gallery.write().unwrap_or_else(|p| p.into_inner()).install_compaction(generation, index) {
-                    tracing::info!(slots, "face gallery compacted");
-                    break;
-                }
-            }
-            busy.store(false, Ordering::Release);
-        };
-        if let Err(e) = std::thread::Builder::new().name("face-compaction".into()).spawn(job) {
-            self.compacting.store(false, Ordering::Release);
-            tracing::warn!(error = %e, "could not start the face gallery compaction thread");
-        }
     }
 
     /// Extracts and checks face photos and prints (in parallel); the first unusable

@@ -1,5 +1,6 @@
 //! Services shared by the CLI and the HTTP API.
 
+pub mod compaction;
 pub mod fingers;
 pub mod identification;
 

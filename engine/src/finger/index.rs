@@ -52,6 +52,7 @@ pub struct SearchStats {
     pub matched: usize,
 }
 
+#[derive(Clone)]
 struct Entry {
     subject: u32,
     finger: u8,
@@ -73,6 +74,8 @@ pub struct FingerIndex {
     buckets: Vec<Vec<u32>>,
     /// Templates marked removed.
     removed: usize,
+    /// Bumped by every change, so a compacted copy built meanwhile is known to be stale.
+    generation: u64,
 }
 
 impl Default for FingerIndex {
@@ -133,6 +136,7 @@ impl FingerIndex {
             bits,
             buckets: vec![Vec::new(); tables << bits],
             removed: 0,
+            generation: 0,
         }
     }
 
@@ -165,16 +169,44 @@ impl FingerIndex {
             }
         }
         self.removed += n;
-        if self.removed * 4 > self.templates.len() {
-            self.compact();
+        self.generation += (n > 0) as u64;
+        // past half dead, compact now: nobody is building a copy off the search path
+        if self.removed * 2 > self.templates.len() {
+            *self = self.compacted();
         }
         n
     }
 
-    /// Drops removed templates and their posting-list entries, renumbering the rest.
-    /// Runs when more than a quarter of the templates are removed, so its cost (one pass
-    /// over the posting lists) is amortised over many removals.
-    fn compact(&mut self) {
+    /// Template slots a search may visit: live plus removed ones not yet compacted away.
+    pub fn slots(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Number of changes so far (see [`FingerIndex::install_compaction`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A copy without the removed templates and the generation it was built at, once more
+    /// than a quarter are removed. Needs only `&self`: build it under a read lock so
+    /// searches go on, then [`FingerIndex::install_compaction`] under the write lock.
+    pub fn compaction(&self) -> Option<(u64, FingerIndex)> {
+        (self.removed * 4 > self.templates.len()).then(|| (self.generation, self.compacted()))
+    }
+
+    /// Swaps in a copy built at `generation` unless the index changed since (then the copy
+    /// is stale and dropped). Returns whether it was installed.
+    pub fn install_compaction(&mut self, generation: u64, copy: FingerIndex) -> bool {
+        let fresh = self.generation == generation;
+        if fresh {
+            *self = copy;
+        }
+        fresh
+    }
+
+    /// The same index without removed templates and their posting-list entries, the rest
+    /// renumbered in order.
+    fn compacted(&self) -> FingerIndex {
         let mut renumber = vec![u32::MAX; self.entries.len()];
         let mut next = 0u32;
         for (old, e) in self.entries.iter().enumerate() {
@@ -183,16 +215,22 @@ impl FingerIndex {
                 next += 1;
             }
         }
-        let mut keep = self.entries.iter().map(|e| !e.removed);
-        self.templates.retain(|_| keep.next() == Some(true));
-        self.entries.retain(|e| !e.removed);
-        for bucket in &mut self.buckets {
-            bucket.retain_mut(|t| {
-                *t = renumber[*t as usize];
-                *t != u32::MAX
-            });
+        let live = |t: &usize| !self.entries[*t].removed;
+        FingerIndex {
+            templates: (0..self.templates.len()).filter(live).map(|t| self.templates[t].clone()).collect(),
+            entries: self.entries.iter().filter(|e| !e.removed).cloned().collect(),
+            subjects: self.subjects.clone(),
+            subject_ids: self.subject_ids.clone(),
+            hashes: self.hashes.clone(),
+            bits: self.bits,
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.iter().map(|&t| renumber[t as usize]).filter(|&t| t != u32::MAX).collect())
+                .collect(),
+            removed: 0,
+            generation: self.generation,
         }
-        self.removed = 0;
     }
 
     /// Subject id of template number `t` (as returned by [`FingerIndex::candidates`]).
@@ -219,6 +257,7 @@ impl FingerIndex {
         }
         self.templates.push(template);
         self.entries.push(Entry { subject: sid, finger, removed: false });
+        self.generation += 1;
     }
 
     /// Candidate stage: the `k` templates with the most normalised LSH votes.
@@ -354,13 +393,26 @@ mod tests {
         // others are still found
         let p3 = MccTemplate::new(&synth::impression(&synth::finger(3), 4243));
         assert_eq!(idx.search(&[(2, p3)], 20, 1).0[0].subject, "s3");
-        // the 13th removal of 50 compacts (then 8 more of 37 do not): survivors renumbered
-        for f in 10..30 {
+        // past a quarter removed a compacted copy is offered; a removal while it was being
+        // built makes it stale; past half removed the index compacts inline
+        for f in 10..22 {
             idx.remove_subject(&format!("s{f}"));
         }
-        assert_eq!((idx.len(), idx.removed, idx.templates.len()), (29, 8, 37));
-        assert!(idx.buckets.iter().flatten().all(|&t| (t as usize) < 37));
-        for f in [3u64, 31, 49] {
+        assert_eq!((idx.len(), idx.removed, idx.slots()), (37, 13, 50));
+        let (generation, copy) = idx.compaction().expect("13 of 50 removed");
+        assert_eq!((copy.len(), copy.slots()), (37, 37));
+        assert!(copy.buckets.iter().flatten().all(|&t| (t as usize) < 37));
+        idx.remove_subject("s22");
+        assert!(!idx.install_compaction(generation, copy));
+        let (generation, copy) = idx.compaction().expect("14 of 50 removed");
+        assert!(idx.install_compaction(generation, copy));
+        assert_eq!((idx.len(), idx.removed, idx.slots()), (36, 0, 36));
+        assert!(idx.compaction().is_none());
+        for f in 23..42 {
+            idx.remove_subject(&format!("s{f}"));
+        }
+        assert_eq!((idx.len(), idx.slots()), (17, 17), "the 19th removal of 36 compacted inline");
+        for f in [3u64, 42, 49] {
             let p = MccTemplate::new(&synth::impression(&synth::finger(f), 4243));
             assert_eq!(idx.search(&[(2, p)], 20, 1).0[0].subject, format!("s{f}"));
         }

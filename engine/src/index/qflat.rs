@@ -101,12 +101,15 @@ impl QuantFlatIndex {
 
     /// Rewrites storage without tombstoned slots.
     pub fn compact(&mut self) {
-        self.store = self.store.compacted(self.kind, self.scales.as_ref());
-        self.reindex();
+        (self.store, self.pos) = self.without_dead();
     }
 
-    fn reindex(&mut self) {
-        self.pos = (0..self.store.slots()).filter(|&s| self.store.live[s]).map(|s| (self.store.ids[s], s)).collect();
+    /// The store without tombstoned slots (re-encoded with the current scales) and its
+    /// id -> slot map: shared by [`Self::compact`] and the copy of `compacted()`.
+    fn without_dead(&self) -> (CodeStore, HashMap<u64, usize>) {
+        let store = self.store.compacted(self.kind, self.scales.as_ref());
+        let pos = (0..store.slots()).filter(|&s| store.live[s]).map(|s| (store.ids[s], s)).collect();
+        (store, pos)
     }
 
     fn shortlist(&self, k: usize) -> usize {
@@ -177,18 +180,8 @@ impl GalleryIndex for QuantFlatIndex {
         if dead <= COMPACT_MIN_DEAD || dead * 4 <= self.store.slots() {
             return None;
         }
-        let mut c = QuantFlatIndex {
-            kind: self.kind,
-            dim: self.dim,
-            scales: self.scales.clone(),
-            fitted_on: self.fitted_on,
-            store: self.store.compacted(self.kind, self.scales.as_ref()),
-            pos: HashMap::new(),
-            rerank: self.rerank,
-            generation: self.generation,
-        };
-        c.reindex();
-        Some(Box::new(c))
+        let (store, pos) = self.without_dead();
+        Some(Box::new(QuantFlatIndex { store, pos, scales: self.scales.clone(), ..*self }))
     }
 
     fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {

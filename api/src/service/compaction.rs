@@ -1,0 +1,108 @@
+//! Background compaction of an in-memory gallery: a copy without removed entries is built
+//! under the read lock (identifications go on), then swapped in under the write lock
+//! unless the gallery changed meanwhile, in which case it is built again. Compacting
+//! inline would stall every search for the whole rebuild.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use epatrol_engine::finger::index::FingerIndex;
+use epatrol_engine::identify::Gallery;
+use epatrol_engine::index::GalleryIndex;
+
+/// A gallery that can build a compacted copy of itself from `&self`.
+pub trait Compactable: Send + Sync + 'static {
+    /// The compacted copy.
+    type Copy: Send;
+    /// The copy and the generation it was built at, when one is due.
+    fn compaction(&self) -> Option<(u64, Self::Copy)>;
+    /// Installs a copy built at `generation` unless the gallery changed since.
+    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool;
+    /// Rows a search visits (logged after a swap).
+    fn slots(&self) -> usize;
+}
+
+impl Compactable for Gallery {
+    type Copy = Box<dyn GalleryIndex>;
+    fn compaction(&self) -> Option<(u64, Self::Copy)> {
+        Gallery::compaction(self)
+    }
+    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool {
+        Gallery::install_compaction(self, generation, copy)
+    }
+    fn slots(&self) -> usize {
+        Gallery::slots(self)
+    }
+}
+
+impl Compactable for FingerIndex {
+    type Copy = FingerIndex;
+    fn compaction(&self) -> Option<(u64, Self::Copy)> {
+        FingerIndex::compaction(self)
+    }
+    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool {
+        FingerIndex::install_compaction(self, generation, copy)
+    }
+    fn slots(&self) -> usize {
+        FingerIndex::slots(self)
+    }
+}
+
+/// One gallery behind its lock, with the flag that keeps a single compaction running.
+pub struct Compactor<G> {
+    gallery: Arc<RwLock<G>>,
+    busy: Arc<AtomicBool>,
+    name: &'static str,
+}
+
+/// Clears the busy flag when the compaction thread ends, panics included, so a failed
+/// build does not turn background compaction off for good.
+struct Idle(Arc<AtomicBool>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<G: Compactable> Compactor<G> {
+    /// Compaction for `gallery`; `name` labels the thread and the log line.
+    pub fn new(gallery: Arc<RwLock<G>>, name: &'static str) -> Self {
+        Self { gallery, busy: Arc::new(AtomicBool::new(false)), name }
+    }
+
+    /// Starts a compaction thread unless one is running; it does nothing when no copy
+    /// is due.
+    pub fn start(&self) {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let idle = Idle(Arc::clone(&self.busy));
+        let (gallery, name) = (Arc::clone(&self.gallery), self.name);
+        let job = move || {
+            let _idle = idle;
+            // a copy made stale by changes during the build is rebuilt until one lands or
+            // none is needed (deletions come in bursts, then stop)
+            loop {
+                // (the read guard must end here: a `while let` scrutinee's would live
+                // through the body and deadlock the write below)
+                let built = gallery.read().unwrap_or_else(|p| p.into_inner()).compaction();
+                let Some((generation, copy)) = built else { break };
+                let mut g = gallery.write().unwrap_or_else(|p| p.into_inner());
+                if g.install_compaction(generation, copy) {
+                    tracing::info!(gallery = name, slots = g.slots(), "gallery compacted");
+                    break;
+                }
+            }
+        };
+        // on a spawn failure the closure, and with it the guard, is dropped: not busy
+        if let Err(e) = std::thread::Builder::new().name(format!("{name}-compaction")).spawn(job) {
+            tracing::warn!(gallery = name, error = %e, "could not start the compaction thread");
+        }
+    }
+
+    /// True while a compaction thread runs.
+    pub fn running(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+}
