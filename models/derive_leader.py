@@ -18,11 +18,25 @@ memory-bound element-wise passes. This script rewrites
 - where a GELU directly follows a LayerNorm, the FastGelu runs before the Transpose back
   to NCHW (element-wise, so the same values), which lets ORT fold that Transpose into the
   next NCHWc reorder (kernel time 1385 → 1155 ms in one ORT profile, 288x512, 2 threads);
+- each Keras dilated convolution ('same' padding), which tf2onnx lowers to SpaceToBatch
+  form (Pad to a multiple of the rate → Transpose → SpaceToDepth → to batch → Conv without
+  padding → Transpose → DepthToSpace → Slice (crop) → bias Add, with Shape / Slice / Concat
+  / Cast arithmetic computing the paddings and crops at run time), into one Conv with
+  `dilations` = the rate and TF's 'same' pads ((k-1)·d split floor/ceil), bias folded in:
+  the same products summed per output pixel (the extra padding to a multiple of the rate
+  is exactly what the crop removed). 3 SpaceToBatch patterns feed 4 convolutions (the
+  stem's feeds two). The two in the attention block kept their [C, N, H, W] result for a
+  Concat on axis 0 between Transposes; that Concat becomes a Concat on axis 1 of the NCHW
+  values (FastGelu moved before the Transpose it followed), and the Transposes go
+  (ORT profile, 480x640, 2 threads, two alternated runs under load: kernel time 2719 /
+  2938 → 2029 / 2258 ms; DepthToSpace, SpaceToDepth and Pad gone, Transpose 132 → 51 ms);
 
-and removes the nodes and initializers nothing uses any more. Each pattern is matched
+and removes the nodes and initializers nothing uses any more (including the shape
+arithmetic that computed the SpaceToBatch paddings and crops). Each pattern is matched
 exactly (op types, wiring, constant values, and that no intermediate value escapes the
 pattern); anything else is left as it is, and the script fails if it finds a different
-number of patterns than LEADER has (24 LayerNorms, 27 GELUs). The output is a pure
+number of patterns than LEADER has (24 LayerNorms, 27 GELUs, 3 SpaceToBatch with 4 dilated
+convolutions, 1 batch-axis Concat). The output is a pure
 function of the input bytes (node order and names are derived from the source graph), so
 `models/fetch.py` can pin its sha256.
 
@@ -36,6 +50,11 @@ from onnx import helper, numpy_helper
 
 EXPECTED_LAYERNORMS = 24
 EXPECTED_GELUS = 27
+EXPECTED_SPACE_TO_BATCH = 3  # feeding 4 dilated convolutions (the stem's SpaceToBatch feeds two)
+EXPECTED_DILATED_CONVS = 4
+EXPECTED_BATCH_CONCATS = 1
+# SpaceToBatch → Conv input for the network input (NHWC, one channel)
+S2B_NHWC_CHAIN = [("Unsqueeze", [1]), ("Reshape", [1, 1, 0, 0, 0, 1]), ("Squeeze", [0]), ("Reshape", [-1, 1, 0, 0])]
 # (op, constant second input) chains from a LayerNorm's mean to its Sub
 MEAN_CHAINS = (
     [("Reshape", [-1, 1, 0, 0])],
@@ -231,12 +250,101 @@ def match_gelu(G, tanh):
     return x, out.output[0], nodes
 
 
+def match_space_to_batch(G, pad):
+    """tf2onnx's SpaceToBatch form of a Keras dilated convolution ('same' padding), starting
+    at its Pad: Pad (to a multiple of the rate) → Transpose → SpaceToDepth(d) → to batch →
+    one or more Convs (no dilation, no padding, no bias) each → Transpose → DepthToSpace(d)
+    → Slice (the crop) → Add (bias) [→ Transpose]. Returns (x, layout, d, convs, nodes) or
+    None; convs = [(weight, bias, y, nodes)], y the value the pattern ends in, layout
+    "NHWC" (the network input, one channel) or "NCHW"."""
+    if pad.op_type != "Pad" or attr(pad, "mode", b"constant") not in (b"constant", "constant"):
+        return None
+    if len(pad.input) > 2 and pad.input[2]:
+        return None  # a constant_value other than the default 0
+    x = pad.input[0]
+    t1 = G.only(pad.output[0])
+    if t1 is None or t1.op_type != "Transpose":
+        return None
+    perm = attr(t1, "perm")
+    s2d = G.only(t1.output[0])
+    if s2d is None or s2d.op_type != "SpaceToDepth":
+        return None
+    d = attr(s2d, "blocksize")
+    nodes = [pad, t1, s2d]
+    n = s2d
+    if perm == [3, 0, 1, 2]:
+        # NHWC with one channel: [1, N, H, W] → [1, N·d², h, w] → [d²·N, 1, h, w]
+        layout, chain = "NHWC", S2B_NHWC_CHAIN
+    elif perm == [1, 0, 2, 3]:
+        # NCHW: [C, N, H, W] → [C, N·d², h, w] → [N·d², C, h, w]
+        layout, chain = "NCHW", [("Transpose", [1, 0, 2, 3])]
+    else:
+        return None
+    for op, const in chain:
+        n = G.only(n.output[0])
+        if n is None or n.op_type != op:
+            return None
+        if op == "Transpose":
+            if attr(n, "perm") != const:
+                return None
+        elif not np.array_equal(G.const(n.input[1]), const):
+            return None
+        nodes.append(n)
+    convs = []
+    for conv in G.uses(n.output[0]):
+        if (conv.op_type != "Conv" or len(conv.input) != 2 or conv.input[0] != n.output[0]
+                or attr(conv, "dilations", [1, 1]) != [1, 1] or attr(conv, "strides", [1, 1]) != [1, 1]
+                or attr(conv, "group", 1) != 1 or attr(conv, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+                or any(attr(conv, "pads", [0, 0, 0, 0]))):
+            return None
+        w = G.const(conv.input[1])
+        if w is None or w.ndim != 4 or (layout == "NHWC" and w.shape[1] != 1):
+            return None
+        cn = [conv]
+        t2 = G.only(conv.output[0])
+        if t2 is None or t2.op_type != "Transpose" or attr(t2, "perm") != [1, 0, 2, 3]:
+            return None
+        d2s = G.only(t2.output[0])
+        if (d2s is None or d2s.op_type != "DepthToSpace" or attr(d2s, "blocksize") != d
+                or attr(d2s, "mode", b"DCR") not in (b"DCR", "DCR")):
+            return None
+        crop = G.only(d2s.output[0])
+        if (crop is None or crop.op_type != "Slice" or len(crop.input) != 4 or crop.input[0] != d2s.output[0]
+                or not np.array_equal(G.const(crop.input[3]), [2, 3])):
+            return None
+        add = G.only(crop.output[0])
+        if add is None or add.op_type != "Add" or add.input[0] != crop.output[0]:
+            return None
+        b = G.const(add.input[1])
+        if b is None or b.shape != (w.shape[0], 1, 1, 1):
+            return None
+        cn += [t2, d2s, crop, add]
+        y = add.output[0]
+        if layout == "NHWC":
+            # [Cout, N, H, W] back to [N, Cout, H, W]
+            t3 = G.only(y)
+            if t3 is None or t3.op_type != "Transpose" or attr(t3, "perm") != [1, 0, 2, 3]:
+                return None
+            cn.append(t3)
+            y = t3.output[0]
+        convs.append((w, b.reshape(-1), y, cn))
+    if not convs:
+        return None
+    return x, layout, d, convs, nodes
+
+
+def same_pads(k, d):
+    """TF 'same' padding of a k-tap filter at dilation rate d: (before, after)."""
+    total = (k - 1) * d
+    return total // 2, total - total // 2
+
+
 def derive(model):
     G = Graph(model.graph)
     replace = {}  # id(first node of a pattern in graph order) -> new nodes
     drop = set()
     new_inits = []
-    n_ln = n_gelu = 0
+    n_ln = n_gelu = n_s2b = n_dil = 0
     order = {id(n): i for i, n in enumerate(model.graph.node)}
     for n in model.graph.node:
         if id(n) in drop:
@@ -269,9 +377,42 @@ def derive(model):
             replace[id(first)] = new
             drop.update(id(m) for m in nodes)
             n_gelu += 1
-    if (n_ln, n_gelu) != (EXPECTED_LAYERNORMS, EXPECTED_GELUS):
-        sys.exit(f"derive_leader: found {n_ln} LayerNorms and {n_gelu} GELUs, expected "
-                 f"{EXPECTED_LAYERNORMS} and {EXPECTED_GELUS}: not the LEADER.onnx this script was written for")
+            continue
+        sb = match_space_to_batch(G, n) if n.op_type == "Pad" else None
+        if sb is not None:
+            x, layout, d, convs, nodes = sb
+            new = []
+            if layout == "NHWC":
+                xin = f"{n.name}/nchw"
+                new.append(helper.make_node("Transpose", [x], [xin], name=f"{n.name}/to_nchw", perm=[0, 3, 1, 2]))
+            else:
+                xin = x
+            for w, b, y, cn in convs:
+                conv = cn[0]
+                k_h, k_w = w.shape[2:]
+                (t, bo), (l, r) = same_pads(k_h, d), same_pads(k_w, d)
+                b_name = f"{conv.name}/dilated_bias"
+                new_inits.append(numpy_helper.from_array(b.astype(np.float32), b_name))
+                base = f"{conv.name}/dilated{n_dil}"
+                # NCHW: the pattern ends in [Cout, N, H, W]; keep that for its consumers
+                out = y if layout == "NHWC" else f"{base}/nchw"
+                new.append(helper.make_node("Conv", [xin, conv.input[1], b_name], [out], name=f"{base}/Conv",
+                                            dilations=[d, d], group=1, kernel_shape=[int(k_h), int(k_w)],
+                                            pads=[t, l, bo, r], strides=[1, 1]))
+                if layout == "NCHW":
+                    new.append(helper.make_node("Transpose", [out], [y], name=f"{base}/to_cnhw", perm=[1, 0, 2, 3]))
+                nodes = nodes + cn
+                n_dil += 1
+            first = min(nodes, key=lambda m: order[id(m)])
+            replace[id(first)] = new
+            drop.update(id(m) for m in nodes)
+            n_s2b += 1
+    if (n_ln, n_gelu, n_s2b, n_dil) != (EXPECTED_LAYERNORMS, EXPECTED_GELUS, EXPECTED_SPACE_TO_BATCH,
+                                        EXPECTED_DILATED_CONVS):
+        sys.exit(f"derive_leader: found {n_ln} LayerNorms, {n_gelu} GELUs, {n_s2b} SpaceToBatch patterns with "
+                 f"{n_dil} dilated convolutions, expected {EXPECTED_LAYERNORMS}, {EXPECTED_GELUS}, "
+                 f"{EXPECTED_SPACE_TO_BATCH} and {EXPECTED_DILATED_CONVS}: not the LEADER.onnx this script was "
+                 "written for")
     # A new node takes the place of the first node of its pattern. Inputs of a pattern are
     # produced before every node of it, so this keeps the graph topologically sorted only
     # if the pattern's output is consumed after the pattern's first node; sort to be sure.
@@ -282,8 +423,13 @@ def derive(model):
         elif id(n) not in drop:
             nodes.append(n)
     nodes = gelu_before_transpose(nodes, model)
+    nodes, n_cat = concat_batch_transposes(nodes, model)
+    if n_cat != EXPECTED_BATCH_CONCATS:
+        sys.exit(f"derive_leader: found {n_cat} batch-axis Concats between Transposes, expected "
+                 f"{EXPECTED_BATCH_CONCATS}")
     nodes = toposort(nodes, {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
                      | {i.name for i in new_inits})
+    nodes = live(nodes, model)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     model.graph.initializer.extend(new_inits)
@@ -301,7 +447,8 @@ def derive(model):
     model.producer_name = "epatrol models/derive_leader.py"
     model.producer_version = "1"
     model.doc_string = (f"LEADER.onnx with {n_ln} channel-axis LayerNorms as LayerNormalization(axis=-1) "
-                        f"between Transposes and {n_gelu} tanh-GELUs as com.microsoft FastGelu")
+                        f"between Transposes, {n_gelu} tanh-GELUs as com.microsoft FastGelu and {n_dil} SpaceToBatch "
+                        f"dilated convolutions as Conv with dilations")
     return model
 
 
@@ -328,6 +475,79 @@ def gelu_before_transpose(nodes, model):
     return nodes
 
 
+def concat_batch_transposes(nodes, model):
+    """Concat(axis=0) of [C, N, H, W] tensors that are each Transpose([1,0,2,3]) of an NCHW
+    value (optionally through a FastGelu), followed by the Transpose back, becomes one
+    Concat(axis=1) of the NCHW values (FastGelu applied before the Transpose: element-wise,
+    the same values). Returns (nodes, number rewritten)."""
+    outputs = {o.name for o in model.graph.output}
+    consumers, producer = {}, {}
+    for n in nodes:
+        for i in dict.fromkeys(n.input):
+            consumers.setdefault(i, []).append(n)
+        for o in n.output:
+            producer[o] = n
+
+    def single(v):
+        c = consumers.get(v, [])
+        return c[0] if len(c) == 1 and v not in outputs else None
+
+    def batch_t(n):
+        return n is not None and n.op_type == "Transpose" and attr(n, "perm") == [1, 0, 2, 3]
+
+    drop, count = set(), 0
+    for cat in nodes:
+        if cat.op_type != "Concat" or attr(cat, "axis") != 0:
+            continue
+        back = single(cat.output[0])
+        if not batch_t(back):
+            continue
+        plan = []
+        for v in cat.input:
+            p = producer.get(v)
+            if p is None or single(v) is not cat:
+                break
+            g = None
+            if p.op_type == "FastGelu" and len(p.input) == 1:
+                g, p = p, producer.get(p.input[0])
+                if p is None or single(p.output[0]) is not g:
+                    break
+            if not batch_t(p):
+                break
+            plan.append((p, g))
+        else:
+            new_in = []
+            for t, g in plan:
+                if g is None:
+                    new_in.append(t.input[0])
+                else:
+                    # FastGelu(Transpose(a)) → FastGelu(a), no Transpose
+                    g.input[0] = t.input[0]
+                    g.output[0] = g.output[0] + "/nchw"
+                    new_in.append(g.output[0])
+                drop.add(id(t))
+            cat.input[:] = new_in
+            cat.output[0] = back.output[0]
+            for a in cat.attribute:
+                if a.name == "axis":
+                    a.i = 1
+            drop.add(id(back))
+            count += 1
+    return [n for n in nodes if id(n) not in drop], count
+
+
+def live(nodes, model):
+    """The nodes a graph output depends on (in the given, topological order): the shape arithmetic that
+    computed the SpaceToBatch paddings and crops is left without a consumer."""
+    need = {o.name for o in model.graph.output}
+    keep = []
+    for n in reversed(nodes):
+        if any(o in need for o in n.output):
+            keep.append(n)
+            need.update(n.input)
+    return keep[::-1]
+
+
 def toposort(nodes, available):
     """Stable topological sort (keeps the given order wherever it is already valid)."""
     avail = set(available) | {""}
@@ -343,7 +563,8 @@ def toposort(nodes, available):
             else:
                 rest.append(n)
         if not progressed:
-            sys.exit("derive_leader: graph has a cycle or a missing input after the rewrite")
+            sys.exit("derive_leader: graph has a cycle or a missing input after the rewrite: "
+                     + ", ".join(sorted({i for n in rest for i in n.input if i not in avail})[:5]))
         pending = rest
     return out
 
