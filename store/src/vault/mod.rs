@@ -530,9 +530,21 @@ async fn local_copy(root: std::path::PathBuf, key: ObjPath, src: std::path::Path
     let parent = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| root.clone());
     std::fs::create_dir_all(&parent)?;
     let before = std::fs::metadata(&src)?;
-    let (s1, t1) = (src.clone(), tmp.clone());
+    let (s1, t1, p1) = (src.clone(), tmp.clone(), parent.clone());
     let copier = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-        let n = std::fs::copy(&s1, &t1)?;
+        // Another ingest deleting the last staging object removes the empty `staging/`
+        // directory (the object store's automatic cleanup), possibly between our
+        // `create_dir_all` and the copy creating its file: recreate it and try again.
+        let mut attempt = 0;
+        let n = loop {
+            match std::fs::copy(&s1, &t1) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 8 && s1.exists() => {
+                    attempt += 1;
+                    std::fs::create_dir_all(&p1)?;
+                }
+                r => break r?,
+            }
+        };
         std::fs::File::open(&t1)?.sync_all()?;
         Ok(n)
     });
