@@ -100,9 +100,4 @@ impl<G: Compactable> Compactor<G> {
             tracing::warn!(gallery = name, error = %e, "could not start the compaction thread");
         }
     }
-
-    /// True while a compaction thread runs.
-    pub fn running(&self) -> bool {
-        self.busy.load(Ordering::Acquire)
-    }
 }

@@ -39,7 +39,7 @@ pub struct IdentificationService {
     catalog: Catalog,
     faces: FacePipeline,
     face_gallery: Arc<RwLock<Gallery>>,
-    /// Set while a background thread builds a compacted face index (one at a time).
+    /// Builds compacted face indexes on a background thread, one at a time.
     face_compactor: Compactor<Gallery>,
     calibration: Calibration,
     fingers: FingerSide,

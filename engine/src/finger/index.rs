@@ -172,7 +172,10 @@ impl FingerIndex {
         self.generation += (n > 0) as u64;
         // past half dead, compact now: nobody is building a copy off the search path
         if self.removed * 2 > self.templates.len() {
-            *self = self.compacted();
+            // in place: the live templates move into the rebuilt index, none is cloned
+            let templates = std::mem::take(&mut self.templates);
+            let live = templates.into_iter().zip(&self.entries).filter(|(_, e)| !e.removed).map(|(t, _)| t);
+            *self = self.without_removed(live.collect());
         }
         n
     }
@@ -205,8 +208,14 @@ impl FingerIndex {
     }
 
     /// The same index without removed templates and their posting-list entries, the rest
-    /// renumbered in order.
+    /// renumbered in order (the live templates cloned: `self` stays searchable).
     fn compacted(&self) -> FingerIndex {
+        let live = self.templates.iter().zip(&self.entries).filter(|(_, e)| !e.removed).map(|(t, _)| t.clone());
+        self.without_removed(live.collect())
+    }
+
+    /// [`Self::compacted`] given its live templates, in order.
+    fn without_removed(&self, templates: Vec<MccTemplate>) -> FingerIndex {
         let mut renumber = vec![u32::MAX; self.entries.len()];
         let mut next = 0u32;
         for (old, e) in self.entries.iter().enumerate() {
@@ -215,9 +224,8 @@ impl FingerIndex {
                 next += 1;
             }
         }
-        let live = |t: &usize| !self.entries[*t].removed;
         FingerIndex {
-            templates: (0..self.templates.len()).filter(live).map(|t| self.templates[t].clone()).collect(),
+            templates,
             entries: self.entries.iter().filter(|e| !e.removed).cloned().collect(),
             subjects: self.subjects.clone(),
             subject_ids: self.subject_ids.clone(),
