@@ -60,6 +60,10 @@ const MU3: f32 = PI / 12.0;
 const TAU3: f32 = -30.0;
 /// Relaxation considers at most this many pairs (cost is quadratic in it).
 const MAX_NR: usize = 64;
+/// Spare zero entries after a template's `planes`, `dir_cos`, `dir_sin` and `by_dir`, and
+/// spare columns in each row of the comparison's key matrix: the AVX2 kernel's last group
+/// of four cylinders reads and writes up to three past the end, its extra lanes masked.
+const PAD: usize = 3;
 
 /// A template prepared for MCC matching: valid cylinders and their minutiae.
 ///
@@ -78,14 +82,18 @@ pub struct MccTemplate {
     /// Cylinder words, direction order, word-major: word `w` of the cylinder of direction
     /// rank `k` is `planes[w * len + k]`; words `0..WORDS` are the cell bits, words
     /// `WORDS..WORDS + PLANE_WORDS` the spatial cell validity (the same for every
-    /// direction plane).
+    /// direction plane); then [`PAD`] zero words.
     pub planes: Vec<u64>,
-    /// cos of each direction, direction order: the δθ gate is a branch-free dot product.
+    /// cos of each direction, direction order: the δθ gate is a branch-free dot product
+    /// (then [`PAD`] zeros, as `dir_sin` and `by_dir`).
     pub dir_cos: Vec<f32>,
     /// sin of each direction, direction order.
     pub dir_sin: Vec<f32>,
     /// Minutia number of each direction rank.
     pub by_dir: Vec<u16>,
+    /// Direction rank of each minutia (the inverse of `by_dir`): the comparison's key
+    /// matrix has its columns in direction order, so a run of ranks is one vector store.
+    pub dir_rank: Vec<u16>,
     /// `theta` in direction order (ascending).
     pub sorted_theta: Vec<f32>,
 }
@@ -281,7 +289,7 @@ impl MccTemplate {
         let n = out.x.len();
         let mut by_dir: Vec<u16> = (0..n as u16).collect();
         by_dir.sort_by(|&p, &q| out.theta[p as usize].total_cmp(&out.theta[q as usize]).then(p.cmp(&q)));
-        out.planes = vec![0; (WORDS + PLANE_WORDS) * n];
+        out.planes = vec![0; (WORDS + PLANE_WORDS) * n + PAD];
         for (k, &i) in by_dir.iter().enumerate() {
             let (bits, valid, _) = &cyls[i as usize];
             for (w, &word) in bits.iter().chain(valid).enumerate() {
@@ -291,7 +299,15 @@ impl MccTemplate {
         out.sorted_theta = by_dir.iter().map(|&i| out.theta[i as usize]).collect();
         out.dir_cos = by_dir.iter().map(|&i| cyls[i as usize].2.0).collect();
         out.dir_sin = by_dir.iter().map(|&i| cyls[i as usize].2.1).collect();
+        out.dir_rank = vec![0; n];
+        for (k, &i) in by_dir.iter().enumerate() {
+            out.dir_rank[i as usize] = k as u16;
+        }
         out.by_dir = by_dir;
+        for v in [&mut out.dir_cos, &mut out.dir_sin] {
+            v.extend([0.0; PAD]);
+        }
+        out.by_dir.extend([0; PAD]);
         out
     }
 
@@ -328,19 +344,21 @@ static SQRT_TABLE: SqrtTable = SqrtTable({
     t
 });
 
-/// Newton square root usable in a const initialiser (exact to f32 rounding for 0..=384
-/// after 20 iterations from x/2 + 1; checked against `f32::sqrt` in the tests).
+/// Newton square root usable in a const initialiser: iterated in f64, then rounded once to
+/// f32, which gives the correctly rounded `f32::sqrt` for 0..=384 (checked bit for bit in
+/// the tests), so the AVX2 kernel's `vsqrtps` and this table agree.
 const fn const_sqrt(x: f32) -> f32 {
     if x == 0.0 {
         return 0.0;
     }
+    let x = x as f64;
     let mut r = x / 2.0 + 1.0;
     let mut k = 0;
-    while k < 20 {
+    while k < 30 {
         r = 0.5 * (r + x / r);
         k += 1;
     }
-    r
+    r as f32
 }
 
 /// Local similarity of two cylinders (0 when not comparable), written without branches:
@@ -380,7 +398,7 @@ fn similarity_of_counts(common: u32, na: u32, nb: u32, nx: u32) -> f32 {
 }
 
 /// Stores the key of local similarity `l` between an `a` cylinder (direction `(ci, si)`,
-/// minutia number in `key_hi`) and `b`'s cylinder of direction rank `k` into `row`,
+/// minutia number in `key_hi`) and `b`'s cylinder of direction rank `k` into `row[k]`,
 /// 0 when the pair fails the δθ gate or `l` is 0; returns the key.
 #[inline(always)]
 fn put_key(l: f32, (ci, si): (f32, f32), key_hi: u64, b: &MccTemplate, k: usize, row: &mut [u64]) -> u64 {
@@ -389,27 +407,15 @@ fn put_key(l: f32, (ci, si): (f32, f32), key_hi: u64, b: &MccTemplate, k: usize,
     let l = if ci * b.dir_cos[k] + si * b.dir_sin[k] >= 0.0 { l } else { 0.0 };
     let j = b.by_dir[k] as u64;
     let key = (((l.to_bits() as u64) << 32) | key_hi | j) & ((l > 0.0) as u64).wrapping_neg();
-    row[j as usize] = key;
+    row[k] = key;
     key
 }
 
 /// Keys of `a`'s cylinder of direction rank `ka` against `b`'s direction ranks `lo..hi`,
-/// into `row` (indexed by `b`'s minutia numbers); returns the largest.
+/// into `row[lo..hi]` (indexed by `b`'s direction ranks); returns the largest. The
+/// scalar reference of [`keys_avx2`].
 #[inline(always)]
-fn row_keys<const SIMD: bool>(
-    a: &MccTemplate,
-    ka: usize,
-    b: &MccTemplate,
-    lo: usize,
-    hi: usize,
-    row: &mut [u64],
-) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if SIMD {
-        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking
-        // that the CPU has AVX2, FMA and POPCNT.
-        return unsafe { row_keys_avx2(a, ka, b, lo, hi, row) };
-    }
+fn row_keys(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, hi: usize, row: &mut [u64]) -> u64 {
     let (ca, va) = (a.cyl(ka), a.valid(ka));
     let key_hi = (a.by_dir[ka] as u64) << 16;
     let mut best = 0;
@@ -420,20 +426,30 @@ fn row_keys<const SIMD: bool>(
     best
 }
 
-/// [`row_keys`] four `b` cylinders at a time: the bit counts of four pairs come from
-/// 256-bit AND/XOR and a nibble-table popcount (bytes summed over the six words, then
-/// one `vpsadbw` per count); the rest of each pair is the scalar code, so the keys are
-/// bit for bit those of the scalar path (tested).
+/// Every key of the comparison (rows of `gamma`, `stride` = `b.len() + PAD` apart) and the
+/// row maxima, as [`row_keys`] over each `a` cylinder's direction window (or all of `b`),
+/// four `b` cylinders at a time: the bit counts of four pairs come from 256-bit AND/XOR
+/// and a nibble-table popcount (bytes summed over the six words, then one `vpsadbw` per
+/// count); the rest of each pair is the scalar code's IEEE operations in the same order,
+/// so the keys are bit for bit those of the scalar path (tested). The last group of a
+/// run is masked rather than finished in scalar code: `b`'s arrays carry [`PAD`] spare
+/// entries for its loads and `gamma`'s rows [`PAD`] spare columns for its store. One call
+/// per comparison, so the constants are set up once and nothing is a function call.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn row_keys_avx2(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, hi: usize, row: &mut [u64]) -> u64 {
+unsafe fn keys_avx2<const WINDOW: bool>(
+    a: &MccTemplate,
+    b: &MccTemplate,
+    gamma: &mut [u64],
+    stride: usize,
+    row_max: &mut [u64],
+) {
     use std::arch::x86_64::*;
     const _: () = assert!(PLANE_WORDS == 1, "the AVX2 kernel assumes one validity word");
-    let nb = b.len();
-    debug_assert!(hi <= nb && b.planes.len() == (WORDS + 1) * nb);
-    let (ca, va) = (a.cyl(ka), a.valid(ka)[0]);
-    let dir_a = (a.dir_cos[ka], a.dir_sin[ka]);
-    let key_hi = (a.by_dir[ka] as u64) << 16;
+    let (na, nb) = (a.len(), b.len());
+    assert!(stride == nb + PAD && gamma.len() == na * stride && row_max.len() == na);
+    assert!(b.planes.len() == (WORDS + 1) * nb + PAD && b.by_dir.len() == nb + PAD);
+    assert!(b.dir_cos.len() == nb + PAD && b.dir_sin.len() == nb + PAD);
     let planes = b.planes.as_ptr();
     let lut = _mm256_setr_epi8(
         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -449,80 +465,95 @@ unsafe fn row_keys_avx2(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, 
             _mm256_add_epi8(lo, hi)
         }};
     }
-    let va4 = _mm256_set1_epi64x(va as i64);
     let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    let sq = SQRT_TABLE.0.as_ptr();
     let min_common = (MIN_ME * CELLS as f32) as i32;
-    let (ci4, si4) = (_mm_set1_ps(dir_a.0), _mm_set1_ps(dir_a.1));
-    let hi4 = _mm256_set1_epi64x(key_hi as i64);
-    let mut best4 = _mm256_setzero_si256();
-    let ca4: [__m256i; WORDS] = std::array::from_fn(|w| _mm256_set1_epi64x(ca[w] as i64));
-    let mut k = lo;
-    while k + 4 <= hi {
-        // SAFETY: k + 4 <= hi <= nb, and plane w occupies planes[w * nb .. (w + 1) * nb],
-        // so every load reads 4 words inside one plane.
-        let m = _mm256_and_si256(va4, unsafe { _mm256_loadu_si256(planes.add(WORDS * nb + k).cast()) });
-        let common = _mm256_sad_epu8(popb!(m), zero);
-        let (mut sa, mut sb, mut sx) = (zero, zero, zero);
-        // byte sums stay ≤ 8 x WORDS = 48: no overflow before the sad
-        for (w, &caw) in ca4.iter().enumerate() {
-            // SAFETY: as above
-            let cb = unsafe { _mm256_loadu_si256(planes.add(w * nb + k).cast()) };
-            let x = _mm256_and_si256(caw, m);
-            let y = _mm256_and_si256(cb, m);
-            sa = _mm256_add_epi8(sa, popb!(x));
-            sb = _mm256_add_epi8(sb, popb!(y));
-            sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
+    let lane = _mm_setr_epi32(0, 1, 2, 3);
+    let mut hints = [0; 3];
+    for ka in 0..na {
+        let i = a.by_dir[ka] as usize;
+        let (start, end) = if WINDOW { dir_window(b, a.sorted_theta[ka], &mut hints) } else { (0, nb) };
+        let (ca, va) = (a.cyl(ka), a.valid(ka)[0]);
+        let va4 = _mm256_set1_epi64x(va as i64);
+        let ca4: [__m256i; WORDS] = std::array::from_fn(|w| _mm256_set1_epi64x(ca[w] as i64));
+        let (ci4, si4) = (_mm_set1_ps(a.dir_cos[ka]), _mm_set1_ps(a.dir_sin[ka]));
+        let hi4 = _mm256_set1_epi64x(((i as u64) << 16) as i64);
+        let row = gamma[i * stride..(i + 1) * stride].as_mut_ptr();
+        let mut best4 = zero;
+        // The wrapped run first: its masked last group may store zeros into the first
+        // columns of the other run, which that run then overwrites.
+        for (lo, hi) in [(0, end.saturating_sub(nb)), (start, end.min(nb))] {
+            let hi_4 = _mm_set1_epi32(hi as i32);
+            let mut k = lo;
+            while k < hi {
+                // SAFETY: k < hi <= nb, plane w occupies planes[w * nb .. (w + 1) * nb], and
+                // PAD = 3 spare words follow the last plane: every load of 4 words is in
+                // bounds (lanes past `hi` read a neighbouring plane or the spare words and
+                // are masked below).
+                let m = _mm256_and_si256(va4, unsafe { _mm256_loadu_si256(planes.add(WORDS * nb + k).cast()) });
+                let common = _mm256_sad_epu8(popb!(m), zero);
+                let (mut sa, mut sb, mut sx) = (zero, zero, zero);
+                // byte sums stay ≤ 8 x WORDS = 48: no overflow before the sad
+                for (w, &caw) in ca4.iter().enumerate() {
+                    // SAFETY: as above
+                    let cb = unsafe { _mm256_loadu_si256(planes.add(w * nb + k).cast()) };
+                    let x = _mm256_and_si256(caw, m);
+                    let y = _mm256_and_si256(cb, m);
+                    sa = _mm256_add_epi8(sa, popb!(x));
+                    sb = _mm256_add_epi8(sb, popb!(y));
+                    sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
+                }
+                // the rest of `similarity_of_counts` and `put_key`, four lanes at a time, the
+                // same IEEE operations in the same order (so the same bits)
+                let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
+                let (c, na4, nb4, nx4) = (
+                    lanes(common),
+                    lanes(_mm256_sad_epu8(sa, zero)),
+                    lanes(_mm256_sad_epu8(sb, zero)),
+                    lanes(_mm256_sad_epu8(sx, zero)),
+                );
+                // IEEE square roots are correctly rounded, so these are the values of the
+                // scalar path's table; three gathers from it were slower than `vsqrtps`
+                let sqrt = |v: __m128i| _mm_sqrt_ps(_mm_cvtepi32_ps(v));
+                let (qa, qb, qx) = (sqrt(na4), sqrt(nb4), sqrt(nx4));
+                let l = _mm_sub_ps(_mm_set1_ps(1.0), _mm_div_ps(qx, _mm_max_ps(_mm_add_ps(qa, qb), _mm_set1_ps(1e-9))));
+                let comparable = _mm_and_si128(
+                    _mm_cmpgt_epi32(_mm_mullo_epi32(c, _mm_set1_epi32(ND as i32)), _mm_set1_epi32(min_common - 1)),
+                    _mm_cmpgt_epi32(_mm_add_epi32(na4, nb4), _mm_setzero_si128()),
+                );
+                // SAFETY: k < nb and dir_cos / dir_sin hold nb + PAD = nb + 3 entries
+                let (cb4, sb4) =
+                    unsafe { (_mm_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm_loadu_ps(b.dir_sin.as_ptr().add(k))) };
+                let gate =
+                    _mm_cmp_ps::<_CMP_GE_OQ>(_mm_add_ps(_mm_mul_ps(ci4, cb4), _mm_mul_ps(si4, sb4)), _mm_setzero_ps());
+                let keep = _mm_and_si128(
+                    _mm_and_si128(comparable, _mm_castps_si128(gate)),
+                    _mm_and_si128(
+                        _mm_castps_si128(_mm_cmp_ps::<_CMP_GT_OQ>(l, _mm_setzero_ps())),
+                        // lanes of this run only
+                        _mm_cmpgt_epi32(hi_4, _mm_add_epi32(_mm_set1_epi32(k as i32), lane)),
+                    ),
+                );
+                // SAFETY: k < nb and by_dir holds nb + PAD entries: 8 bytes read
+                let j4 = _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(b.by_dir.as_ptr().add(k).cast()) });
+                let keys = _mm256_and_si256(
+                    _mm256_or_si256(
+                        _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm_castps_si128(l)), 32), hi4),
+                        j4,
+                    ),
+                    _mm256_cvtepi32_epi64(keep),
+                );
+                // keys < 2^63: a signed compare orders them
+                best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
+                // SAFETY: k + 4 <= nb + PAD = stride: inside this row
+                unsafe { _mm256_storeu_si256(row.add(k).cast(), keys) };
+                k += 4;
+            }
         }
-        // the rest of `similarity_of_counts` and `put_key`, four lanes at a time, the same
-        // IEEE operations in the same order (so the same bits)
-        let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
-        let (c, na4, nb4, nx4) = (
-            lanes(common),
-            lanes(_mm256_sad_epu8(sa, zero)),
-            lanes(_mm256_sad_epu8(sb, zero)),
-            lanes(_mm256_sad_epu8(sx, zero)),
-        );
-        // SAFETY: every count is ≤ CELLS (bits of one cylinder) and the table has CELLS + 1
-        // entries.
-        let (qa, qb, qx) =
-            unsafe { (_mm_i32gather_ps::<4>(sq, na4), _mm_i32gather_ps::<4>(sq, nb4), _mm_i32gather_ps::<4>(sq, nx4)) };
-        let l = _mm_sub_ps(_mm_set1_ps(1.0), _mm_div_ps(qx, _mm_max_ps(_mm_add_ps(qa, qb), _mm_set1_ps(1e-9))));
-        let comparable = _mm_and_si128(
-            _mm_cmpgt_epi32(_mm_mullo_epi32(c, _mm_set1_epi32(ND as i32)), _mm_set1_epi32(min_common - 1)),
-            _mm_cmpgt_epi32(_mm_add_epi32(na4, nb4), _mm_setzero_si128()),
-        );
-        // SAFETY: k + 4 <= hi <= nb = dir_cos.len() = dir_sin.len()
-        let (cb4, sb4) = unsafe { (_mm_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm_loadu_ps(b.dir_sin.as_ptr().add(k))) };
-        let gate = _mm_cmp_ps::<_CMP_GE_OQ>(_mm_add_ps(_mm_mul_ps(ci4, cb4), _mm_mul_ps(si4, sb4)), _mm_setzero_ps());
-        let keep = _mm_and_si128(
-            _mm_and_si128(comparable, _mm_castps_si128(gate)),
-            _mm_castps_si128(_mm_cmp_ps::<_CMP_GT_OQ>(l, _mm_setzero_ps())),
-        );
-        // SAFETY: k + 4 <= hi <= nb = by_dir.len(): 8 bytes read
-        let j4 = _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(b.by_dir.as_ptr().add(k).cast()) });
-        let keys = _mm256_and_si256(
-            _mm256_or_si256(
-                _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm_castps_si128(l)), 32), hi4),
-                j4,
-            ),
-            _mm256_cvtepi32_epi64(keep),
-        );
-        // keys < 2^63: a signed compare orders them
-        best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
-        let mut out = [0u64; 4];
-        // SAFETY: `out` is 32 writable bytes
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), keys) };
-        for (lane, key) in out.into_iter().enumerate() {
-            row[b.by_dir[k + lane] as usize] = key;
-        }
-        k += 4;
+        let mut lanes = [0u64; 4];
+        // SAFETY: `lanes` is 32 writable bytes
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), best4) };
+        row_max[i] = lanes.into_iter().max().unwrap_or(0);
     }
-    let mut lanes = [0u64; 4];
-    // SAFETY: `lanes` is 32 writable bytes
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), best4) };
-    // the last 0..3 cylinders: the scalar path
-    lanes.into_iter().max().unwrap_or(0).max(row_keys::<false>(a, ka, b, k, hi, row))
 }
 
 /// Similarity of two MCC templates in 0..1 (LSS-R).
@@ -561,7 +592,7 @@ unsafe fn similarity_popcnt(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) 
     similarity_with::<true, false>(a, b, sc)
 }
 
-/// [`similarity_with`] with the AVX2 kernels ([`row_keys_avx2`], [`sigmoids_avx2`]).
+/// [`similarity_with`] with the AVX2 kernels ([`keys_avx2`], [`sigmoids_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]
 unsafe fn similarity_avx2(a: &MccTemplate, b: &MccTemplate, sc: &mut Scratch) -> f32 {
@@ -722,10 +753,28 @@ thread_local! {
 /// contain every cylinder that can pass it.
 const WINDOW_SLACK: f32 = 1e-3;
 
+/// The first index of sorted `s` where `below` no longer holds (`partition_point`),
+/// walked from `hint`: exact from any hint, and cheap when the hint is the previous
+/// answer of a slowly moving bound (a binary search's chain of dependent loads and
+/// compares cost more than the few steps of the walk).
+#[inline(always)]
+fn boundary_from(s: &[f32], hint: usize, below: impl Fn(f32) -> bool) -> usize {
+    let mut p = hint.min(s.len());
+    while p < s.len() && below(s[p]) {
+        p += 1;
+    }
+    while p > 0 && !below(s[p - 1]) {
+        p -= 1;
+    }
+    p
+}
+
 /// The run `[start, end)` of `b.by_dir` (indices taken modulo its length) holding every
 /// cylinder of `b` whose direction is within δθ (plus [`WINDOW_SLACK`]) of `theta`.
+/// `hints` carries the three boundaries from one call to the next (the `a` cylinders come
+/// in direction order, so they move little); start with zeros.
 #[inline(always)]
-fn dir_window(b: &MccTemplate, theta: f32) -> (usize, usize) {
+fn dir_window(b: &MccTemplate, theta: f32, hints: &mut [usize; 3]) -> (usize, usize) {
     let nb = b.sorted_theta.len();
     let s = &b.sorted_theta;
     let mut lo = theta - DELTA_THETA - WINDOW_SLACK;
@@ -735,14 +784,21 @@ fn dir_window(b: &MccTemplate, theta: f32) -> (usize, usize) {
         hi += 2.0 * PI;
     }
     // the list is conceptually repeated once with +2π: element k ≥ nb is s[k - nb] + 2π
-    let start = s.partition_point(|&t| t < lo);
-    let end = if hi <= PI { s.partition_point(|&t| t <= hi) } else { nb + s.partition_point(|&t| t + 2.0 * PI <= hi) };
+    let start = boundary_from(s, hints[0], |t| t < lo);
+    hints[0] = start;
+    let end = if hi <= PI {
+        hints[1] = boundary_from(s, hints[1], |t| t <= hi);
+        hints[1]
+    } else {
+        hints[2] = boundary_from(s, hints[2], |t| t + 2.0 * PI <= hi);
+        nb + hints[2]
+    };
     (start, end.max(start).min(start + nb))
 }
 
 /// Up to `nr` pairs `(λ, i, j)` from the dense key matrix (`nb` columns, `row_max` its
-/// row maxima), best first, each row and column used once: repeatedly the largest key
-/// whose row and column are both unused. Row maxima go stale lazily: a maximum whose
+/// row maxima; the key of `(i, j)` sits in column `col[j]`), best first, each row and
+/// column used once: repeatedly the largest key whose row and column are both unused. Row maxima go stale lazily: a maximum whose
 /// column was taken is only rescanned (over the free columns) when it comes out on top,
 /// which is exact because a stale maximum is never below the row's true one.
 /// `row_max` is consumed; `free` is scratch.
@@ -751,6 +807,7 @@ fn greedy_pairs(
     gamma: &[u64],
     row_max: &mut [u64],
     nb: usize,
+    col: &[u16],
     nr: usize,
     free: &mut Vec<u64>,
     pairs: &mut Vec<(f32, usize, usize)>,
@@ -766,13 +823,14 @@ fn greedy_pairs(
             break;
         }
         let (i, j) = (((g >> 16) & 0xFFFF) as usize, (g & 0xFFFF) as usize);
-        if free[j] == 0 {
+        let c = col[j] as usize;
+        if free[c] == 0 {
             row_max[i] = gamma[i * nb..(i + 1) * nb].iter().zip(free.iter()).map(|(&x, &f)| x & f).max().unwrap_or(0);
             continue;
         }
         pairs.push((f32::from_bits((g >> 32) as u32), i, j));
         row_max[i] = 0;
-        free[j] = 0;
+        free[c] = 0;
     }
 }
 
@@ -784,22 +842,34 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     if na == 0 || nb == 0 {
         return 0.0;
     }
-    // Local similarities as keys `bits(λ) << 32 | i << 16 | j` in a dense na × nb matrix,
-    // 0 where λ = 0: λ ≥ 0, so its f32 bits order like the value, and the keys of distinct
+    // Local similarities as keys `bits(λ) << 32 | i << 16 | j` in a dense na × nb matrix
+    // (row i, column = direction rank of j), 0 where λ = 0: λ ≥ 0, so its f32 bits order like the value, and the keys of distinct
     // pairs are distinct. `row_max` keeps each row's largest key.
     let (gamma, row_max) = (&mut sc.gamma, &mut sc.row_max);
+    // PAD spare columns per row: the AVX2 kernel's masked last group stores there
+    let stride = nb + PAD;
     gamma.clear();
-    gamma.resize(na * nb, 0);
+    gamma.resize(na * stride, 0);
     row_max.clear();
     row_max.resize(na, 0);
     // Only the cylinders of `b` whose direction is near θa are visited (about half), the
     // δθ gate itself stays exact; the window is circular: at most two runs of ranks.
-    for ka in 0..na {
-        let i = a.by_dir[ka] as usize;
-        let row = &mut gamma[i * nb..(i + 1) * nb];
-        let (start, end) = if WINDOW { dir_window(b, a.sorted_theta[ka]) } else { (0, nb) };
-        let first = row_keys::<SIMD>(a, ka, b, start, end.min(nb), row);
-        row_max[i] = first.max(row_keys::<SIMD>(a, ka, b, 0, end.saturating_sub(nb), row));
+    if SIMD {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking that
+        // the CPU has AVX2, FMA and POPCNT.
+        unsafe {
+            keys_avx2::<WINDOW>(a, b, gamma, stride, row_max)
+        };
+    } else {
+        let mut hints = [0; 3];
+        for ka in 0..na {
+            let i = a.by_dir[ka] as usize;
+            let row = &mut gamma[i * stride..(i + 1) * stride];
+            let (start, end) = if WINDOW { dir_window(b, a.sorted_theta[ka], &mut hints) } else { (0, nb) };
+            let first = row_keys(a, ka, b, start, end.min(nb), row);
+            row_max[i] = first.max(row_keys(a, ka, b, 0, end.saturating_sub(nb), row));
+        }
     }
     let np = (MIN_NP + (sigmoid(na.min(nb) as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP)).round()) as usize;
     // Relaxation pairs: best local similarities, each minutia used once, greedily (ties
@@ -810,7 +880,7 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     // in it are rescanned) costs a fraction of the sort.
     let nr = na.min(nb).min(MAX_NR);
     let pairs = &mut sc.pairs;
-    greedy_pairs(gamma, row_max, nb, nr, &mut sc.free, pairs);
+    greedy_pairs(gamma, row_max, stride, &b.dir_rank, nr, &mut sc.free, pairs);
     let n = pairs.len();
     if n == 0 {
         return 0.0;
@@ -982,7 +1052,7 @@ mod tests {
     #[test]
     fn sqrt_table_is_exact() {
         for (i, &v) in SQRT_TABLE.0.iter().enumerate() {
-            assert!((v - (i as f32).sqrt()).abs() <= 1e-6 * v.max(1.0), "{i}");
+            assert_eq!(v.to_bits(), (i as f32).sqrt().to_bits(), "{i}");
         }
     }
 
@@ -1027,7 +1097,7 @@ mod tests {
             .collect();
         let (a, b) = (edge(&angles), edge(&angles.iter().rev().copied().collect::<Vec<_>>()));
         for ka in 0..a.len() {
-            let (start, end) = dir_window(&b, a.sorted_theta[ka]);
+            let (start, end) = dir_window(&b, a.sorted_theta[ka], &mut [0; 3]);
             for kb in 0..b.len() {
                 let pass = a.dir_cos[ka] * b.dir_cos[kb] + a.dir_sin[ka] * b.dir_sin[kb] >= 0.0;
                 let inside = (start..end).any(|k| k % b.len() == kb);
@@ -1038,6 +1108,27 @@ mod tests {
             similarity_with::<true, false>(&a, &b, &mut sc).to_bits(),
             similarity_with::<false, false>(&a, &b, &mut sc).to_bits()
         );
+    }
+
+    #[test]
+    fn walked_boundary_is_the_partition_point_from_any_hint() {
+        let mut r = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        for case in 0..500 {
+            let n = rnd() as usize % 40;
+            // few distinct values: ties at the bound are common
+            let mut s: Vec<f32> = (0..n).map(|_| (rnd() % 9) as f32 * 0.5 - 2.0).collect();
+            s.sort_by(f32::total_cmp);
+            let bound = (rnd() % 11) as f32 * 0.5 - 2.5;
+            let hint = rnd() as usize % (n + 3);
+            assert_eq!(boundary_from(&s, hint, |t| t < bound), s.partition_point(|&t| t < bound), "case {case}");
+            assert_eq!(boundary_from(&s, hint, |t| t <= bound), s.partition_point(|&t| t <= bound), "case {case}");
+        }
     }
 
     #[test]
@@ -1072,7 +1163,8 @@ mod tests {
             }
             let mut row_max: Vec<u64> = gamma.chunks(nb).map(|r| r.iter().copied().max().unwrap()).collect();
             let mut got = Vec::new();
-            greedy_pairs(&gamma, &mut row_max, nb, nr, &mut Vec::new(), &mut got);
+            let col: Vec<u16> = (0..nb as u16).collect();
+            greedy_pairs(&gamma, &mut row_max, nb, &col, nr, &mut Vec::new(), &mut got);
             assert_eq!(got, want, "case {case}: {na} x {nb}");
         }
     }
