@@ -684,6 +684,149 @@ fn sigmoids_avx2(d1: &[f32], d2: &[f32], d3: &[f32], r: &mut [f32]) -> usize {
     4 * groups
 }
 
+/// Spare entries after the per-pair arrays of a comparison, for the AVX2 passes that load
+/// or store eight lanes at a time past the last entry.
+const SPARE: usize = 8;
+
+/// d1 of relaxation pairs `t` and `k`: how much the distance between their minutiae in `a`
+/// differs from the distance in `b` (`px`: x, y in `a`, x, y in `b`).
+#[inline(always)]
+fn pair_d1(px: &[Vec<f32>; 4], t: usize, k: usize) -> f32 {
+    let (dxa, dya) = (px[0][k] - px[0][t], px[1][k] - px[1][t]);
+    let (dxb, dyb) = (px[2][k] - px[2][t], px[3][k] - px[3][t]);
+    // sqrt of the sum, not hypot: no overflow is possible at these magnitudes and libm's
+    // hypotf was 7 % of the comparison time
+    ((dxa * dxa + dya * dya).sqrt() - (dxb * dxb + dyb * dyb).sqrt()).abs()
+}
+
+/// For each mask of eight lanes, the kept lanes' numbers in order (the rest 0): a
+/// `vpermps` with this row packs the kept lanes to the front.
+static COMPRESS: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut out, mut lane) = (0, 0);
+        while lane < 8 {
+            if (m >> lane) & 1 == 1 {
+                t[m][out] = lane as u32;
+                out += 1;
+            }
+            lane += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// The pairs of relaxation pairs `t < k` whose d1 ([`pair_d1`], the same IEEE operations)
+/// is ≤ 15 or NaN, appended to `sv` in the scalar loop's order: eight `k` at a time, the
+/// kept lanes packed with [`COMPRESS`]. `px` arrays need [`SPARE`] entries after the `n`
+/// pairs, `sv` room for [`SPARE`] more than it keeps.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn near_pairs_avx2(px: &[Vec<f32>; 4], n: usize, sv: &mut NearPairs) {
+    use std::arch::x86_64::*;
+    assert!(px.iter().all(|v| v.len() >= n + SPARE));
+    assert!(
+        sv.len == 0 && [sv.t.len(), sv.k.len(), sv.d1.len()].iter().all(|&l| l >= n * n.saturating_sub(1) / 2 + SPARE)
+    );
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let fifteen = _mm256_set1_ps(15.0);
+    let step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mut len = 0;
+    for t in 0..n {
+        let at = |c: usize| _mm256_set1_ps(px[c][t]);
+        let (xat, yat, xbt, ybt) = (at(0), at(1), at(2), at(3));
+        let tv = _mm256_set1_epi32(t as i32);
+        let mut k = t + 1;
+        while k < n {
+            // SAFETY: k < n and every array holds n + SPARE = n + 8 entries
+            let ld = |c: usize| unsafe { _mm256_loadu_ps(px[c].as_ptr().add(k)) };
+            let (dxa, dya) = (_mm256_sub_ps(ld(0), xat), _mm256_sub_ps(ld(1), yat));
+            let (dxb, dyb) = (_mm256_sub_ps(ld(2), xbt), _mm256_sub_ps(ld(3), ybt));
+            let da = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(dxa, dxa), _mm256_mul_ps(dya, dya)));
+            let db = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(dxb, dxb), _mm256_mul_ps(dyb, dyb)));
+            let d1 = _mm256_and_ps(_mm256_sub_ps(da, db), abs);
+            // not greater than 15: ≤ 15 or NaN
+            let mut bits = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NGT_UQ>(d1, fifteen)) as usize;
+            if n - k < 8 {
+                bits &= (1 << (n - k)) - 1;
+            }
+            // SAFETY: COMPRESS rows are 8 u32 = 32 bytes
+            let perm = unsafe { _mm256_loadu_si256(COMPRESS[bits].as_ptr().cast()) };
+            let kv = _mm256_add_epi32(_mm256_set1_epi32(k as i32), step);
+            // SAFETY: len ≤ the pairs kept so far < n(n-1)/2, and the arrays hold SPARE = 8
+            // more: eight entries from `len` are in bounds
+            unsafe {
+                _mm256_storeu_ps(sv.d1.as_mut_ptr().add(len), _mm256_permutevar8x32_ps(d1, perm));
+                _mm256_storeu_si256(sv.k.as_mut_ptr().add(len).cast(), _mm256_permutevar8x32_epi32(kv, perm));
+                _mm256_storeu_si256(sv.t.as_mut_ptr().add(len).cast(), tv);
+            }
+            len += bits.count_ones() as usize;
+            k += 8;
+        }
+    }
+    sv.len = len;
+}
+
+/// [`N_REL`] relaxation steps on `lam` (n ≤ 64 initial λ in, final λ out) with ρ the
+/// dense n × n matrix `rho` ([`SPARE`] entries after it), all rows at once: eight rows per
+/// register, every row's sum kept in registers over the n columns, each term a multiply
+/// then an add in column order from zero, so the bits are the scalar loop's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relax_avx2(rho: &[f32], n: usize, lam: &mut [f32]) {
+    assert!(n <= MAX_NR && lam.len() == n && rho.len() >= n * n + SPARE);
+    match n.div_ceil(8) {
+        1 => relax_groups::<1>(rho, n, lam),
+        2 => relax_groups::<2>(rho, n, lam),
+        3 => relax_groups::<3>(rho, n, lam),
+        4 => relax_groups::<4>(rho, n, lam),
+        5 => relax_groups::<5>(rho, n, lam),
+        6 => relax_groups::<6>(rho, n, lam),
+        7 => relax_groups::<7>(rho, n, lam),
+        _ => relax_groups::<8>(rho, n, lam),
+    }
+}
+
+/// [`relax_avx2`] for `G` = ⌈n / 8⌉ registers of row sums.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn relax_groups<const G: usize>(rho: &[f32], n: usize, lam: &mut [f32]) {
+    use std::arch::x86_64::*;
+    debug_assert!(G * 8 >= n && G * 8 < n + 8 && rho.len() >= n * n + SPARE);
+    let mut cur = [0f32; MAX_NR];
+    cur[..n].copy_from_slice(lam);
+    let (w, inv) = (_mm256_set1_ps(W_R), _mm256_set1_ps((1.0 - W_R) as f32));
+    let div = _mm256_set1_ps((n - 1) as f32);
+    for _ in 0..N_REL {
+        let mut acc = [_mm256_setzero_ps(); G];
+        for k in 0..n {
+            let lk = _mm256_set1_ps(cur[k]);
+            for (g, a) in acc.iter_mut().enumerate() {
+                // SAFETY: k * n + 8 * g + 8 ≤ (n - 1) * n + n + 7 < n * n + SPARE; lanes past
+                // the row's n columns read the next row (or the spare zeros) and only feed
+                // row sums ≥ n, which are dropped
+                let r = unsafe { _mm256_loadu_ps(rho.as_ptr().add(k * n + 8 * g)) };
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(r, lk));
+            }
+        }
+        let mut next = [0f32; MAX_NR];
+        for (g, a) in acc.iter().enumerate() {
+            // SAFETY: 8 * g + 8 ≤ 8 * G ≤ MAX_NR: inside `cur` and `next`
+            unsafe {
+                let l = _mm256_loadu_ps(cur.as_ptr().add(8 * g));
+                let v = _mm256_add_ps(_mm256_mul_ps(w, l), _mm256_div_ps(_mm256_mul_ps(inv, *a), div));
+                _mm256_storeu_ps(next.as_mut_ptr().add(8 * g), v);
+            }
+        }
+        // rows ≥ n hold garbage from the lanes past each row; they are never read as λ
+        cur = next;
+    }
+    lam.copy_from_slice(&cur[..n]);
+}
+
 /// Per-thread buffers of one comparison, reused so a comparison allocates nothing.
 #[derive(Default)]
 struct Scratch {
@@ -692,8 +835,8 @@ struct Scratch {
     free: Vec<u64>,
     pairs: Vec<(f32, usize, usize)>,
     rho: Vec<f32>,
-    px: Vec<[f32; 4]>,
-    d1: Vec<f32>,
+    /// x, y in `a`, x, y in `b` of the pairs' minutiae, one array each.
+    px: [Vec<f32>; 4],
     acc: Vec<f32>,
     near: NearPairs,
     lambda0: Vec<f32>,
@@ -706,8 +849,8 @@ struct Scratch {
 #[derive(Default)]
 struct NearPairs {
     len: usize,
-    t: Vec<u16>,
-    k: Vec<u16>,
+    t: Vec<u32>,
+    k: Vec<u32>,
     d1: Vec<f32>,
     /// dx, dy of the segment in `a`, in `b`, then the four minutia directions.
     geo: Vec<[f32; 8]>,
@@ -723,10 +866,11 @@ impl NearPairs {
     /// Empties the list, with room for `cap` entries.
     fn clear(&mut self, cap: usize) {
         self.len = 0;
-        // one spare slot: `push_if` always writes at `len`
-        self.t.resize(cap + 1, 0);
-        self.k.resize(cap + 1, 0);
-        self.d1.resize(cap + 1, 0.0);
+        // spare slots: `push_if` always writes at `len`, `near_pairs_avx2` eight entries
+        let cap = cap + SPARE;
+        self.t.resize(cap, 0);
+        self.k.resize(cap, 0);
+        self.d1.resize(cap, 0.0);
         self.geo.resize(cap + 1, [0.0; 8]);
         self.d2.resize(cap + 1, 0.0);
         self.d3.resize(cap + 1, 0.0);
@@ -736,7 +880,7 @@ impl NearPairs {
     /// Appends `(t, k, d1)` when `keep`, without a branch (the test is a coin flip for
     /// the predictor): the slot at `len` is always written and only counted when kept.
     #[inline(always)]
-    fn push_if(&mut self, keep: bool, t: u16, k: u16, d1: f32) {
+    fn push_if(&mut self, keep: bool, t: u32, k: u32, d1: f32) {
         self.t[self.len] = t;
         self.k[self.len] = k;
         self.d1[self.len] = d1;
@@ -894,35 +1038,48 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     // (vectorised); the ~20 % of pairs of pairs that pass it are compacted without
     // branches, their angles computed over gathered arrays (vectorised, branch-free
     // atan2 and dφ), and only the sigmoids stay scalar (libm's expf).
-    let (px, d1s) = (&mut sc.px, &mut sc.d1);
-    px.clear();
-    px.extend(pairs.iter().map(|&(_, i, j)| [a.x[i], a.y[i], b.x[j], b.y[j]]));
+    let px = &mut sc.px;
+    for v in px.iter_mut() {
+        v.clear();
+    }
+    for &(_, i, j) in pairs.iter() {
+        px[0].push(a.x[i]);
+        px[1].push(a.y[i]);
+        px[2].push(b.x[j]);
+        px[3].push(b.y[j]);
+    }
+    for v in px.iter_mut() {
+        // spare zeros: the AVX2 pass loads eight at a time
+        v.extend([0.0; SPARE]);
+    }
     let rho = &mut sc.rho;
     rho.clear();
-    rho.resize(n * n, 0.0);
+    // spare zeros: the AVX2 relaxation loads whole groups of eight of the last row
+    rho.resize(n * n + SPARE, 0.0);
     let sv = &mut sc.near;
     sv.clear(n * (n - 1) / 2);
-    for t in 0..n {
-        let [xat, yat, xbt, ybt] = px[t];
-        d1s.clear();
-        // sqrt of the sum, not hypot: no overflow is possible at these magnitudes and
-        // libm's hypotf was 7 % of the comparison time.
-        d1s.extend(px[t + 1..].iter().map(|&[xak, yak, xbk, ybk]| {
-            let (dxa, dya) = (xak - xat, yak - yat);
-            let (dxb, dyb) = (xbk - xbt, ybk - ybt);
-            ((dxa * dxa + dya * dya).sqrt() - (dxb * dxb + dyb * dyb).sqrt()).abs()
-        }));
-        for (k, &d1) in (t + 1..n).zip(d1s.iter()) {
-            // Z(d1 ≥ 15) < 1e-7: incompatible, ρ stays 0
-            sv.push_if(d1 <= 15.0 || d1.is_nan(), t as u16, k as u16, d1);
+    if SIMD {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking that
+        // the CPU has AVX2.
+        unsafe {
+            near_pairs_avx2(px, n, sv)
+        };
+    } else {
+        for t in 0..n {
+            for k in t + 1..n {
+                let d1 = pair_d1(px, t, k);
+                // Z(d1 ≥ 15) < 1e-7: incompatible, ρ stays 0
+                sv.push_if(d1 <= 15.0 || d1.is_nan(), t as u32, k as u32, d1);
+            }
         }
     }
     let m = sv.len;
     for s in 0..m {
         let (t, k) = (sv.t[s] as usize, sv.k[s] as usize);
-        let ([xat, yat, xbt, ybt], [xak, yak, xbk, ybk]) = (px[t], px[k]);
         let ((_, at, bt), (_, ak, bk)) = (pairs[t], pairs[k]);
-        sv.geo[s] = [xak - xat, yak - yat, xbk - xbt, ybk - ybt, a.theta[at], a.theta[ak], b.theta[bt], b.theta[bk]];
+        let d = |c: usize| px[c][k] - px[c][t];
+        sv.geo[s] = [d(0), d(1), d(2), d(3), a.theta[at], a.theta[ak], b.theta[bt], b.theta[bk]];
     }
     for ((g, d2), d3) in sv.geo[..m].iter().zip(&mut sv.d2[..m]).zip(&mut sv.d3[..m]) {
         let [dxa, dya, dxb, dyb, tat, tak, tbt, tbk] = *g;
@@ -946,28 +1103,37 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
         rho[t * n + k] = r;
         rho[k * n + t] = r;
     }
-    // Relaxation over the dense ρ, all rows at once (8 lanes): each row's sum still adds
-    // its terms in column order starting from zero, and a zero term adds +0, so every λ is
-    // bit for bit the sequential per-row sum (ρ is symmetric: column k is row k).
+    // Relaxation over the dense ρ, all rows at once: each row's sum still adds its terms in
+    // column order starting from zero, and a zero term adds +0, so every λ is bit for bit
+    // the sequential per-row sum (ρ is symmetric: column k is row k).
     let (lambda0, lam, next, acc) = (&mut sc.lambda0, &mut sc.lam, &mut sc.next, &mut sc.acc);
     lambda0.clear();
     lambda0.extend(pairs.iter().map(|p| p.0));
     lam.clear();
     lam.extend_from_slice(lambda0);
-    next.clear();
-    next.resize(n, 0.0);
-    for _ in 0..N_REL {
-        acc.clear();
-        acc.resize(n, 0.0);
-        for (k, &lk) in lam.iter().enumerate() {
-            for (s, &r) in acc.iter_mut().zip(&rho[k * n..(k + 1) * n]) {
-                *s += r * lk;
+    if SIMD {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking that
+        // the CPU has AVX2; n = pairs.len() ≤ MAX_NR = 64.
+        unsafe {
+            relax_avx2(rho, n, lam)
+        };
+    } else {
+        next.clear();
+        next.resize(n, 0.0);
+        for _ in 0..N_REL {
+            acc.clear();
+            acc.resize(n, 0.0);
+            for (k, &lk) in lam.iter().enumerate() {
+                for (s, &r) in acc.iter_mut().zip(&rho[k * n..(k + 1) * n]) {
+                    *s += r * lk;
+                }
             }
+            for t in 0..n {
+                next[t] = W_R * lam[t] + (1.0 - W_R) * acc[t] / (n - 1) as f32;
+            }
+            std::mem::swap(lam, next);
         }
-        for t in 0..n {
-            next[t] = W_R * lam[t] + (1.0 - W_R) * acc[t] / (n - 1) as f32;
-        }
-        std::mem::swap(lam, next);
     }
     // Efficiency ε = λ_final / λ_initial picks the pairs relaxation supported most.
     let order = &mut sc.order;
