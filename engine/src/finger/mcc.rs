@@ -798,12 +798,12 @@ fn relax_groups<const G: usize>(rho: &[f32], n: usize, lam: &mut [f32]) {
     debug_assert!(G * 8 >= n && G * 8 < n + 8 && rho.len() >= n * n + SPARE);
     let mut cur = [0f32; MAX_NR];
     cur[..n].copy_from_slice(lam);
-    let (w, inv) = (_mm256_set1_ps(W_R), _mm256_set1_ps((1.0 - W_R) as f32));
+    let (w, inv) = (_mm256_set1_ps(W_R), _mm256_set1_ps(1.0 - W_R));
     let div = _mm256_set1_ps((n - 1) as f32);
     for _ in 0..N_REL {
         let mut acc = [_mm256_setzero_ps(); G];
-        for k in 0..n {
-            let lk = _mm256_set1_ps(cur[k]);
+        for (k, &lk) in cur[..n].iter().enumerate() {
+            let lk = _mm256_set1_ps(lk);
             for (g, a) in acc.iter_mut().enumerate() {
                 // SAFETY: k * n + 8 * g + 8 ≤ (n - 1) * n + n + 7 < n * n + SPARE; lanes past
                 // the row's n columns read the next row (or the spare zeros) and only feed
