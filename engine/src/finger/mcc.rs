@@ -62,8 +62,8 @@ const TAU3: f32 = -30.0;
 const MAX_NR: usize = 64;
 /// Spare zero entries after a template's `planes`, `dir_cos`, `dir_sin` and `by_dir`, and
 /// spare columns in each row of the comparison's key matrix: the AVX2 kernel's last group
-/// of four cylinders reads and writes up to three past the end, its extra lanes masked.
-const PAD: usize = 3;
+/// of eight cylinders reads and writes up to seven past the end, its extra lanes masked.
+const PAD: usize = 7;
 
 /// A template prepared for MCC matching: valid cylinders and their minutiae.
 ///
@@ -428,7 +428,7 @@ fn row_keys(a: &MccTemplate, ka: usize, b: &MccTemplate, lo: usize, hi: usize, r
 
 /// Every key of the comparison (rows of `gamma`, `stride` = `b.len() + PAD` apart) and the
 /// row maxima, as [`row_keys`] over each `a` cylinder's direction window (or all of `b`),
-/// four `b` cylinders at a time: the bit counts of four pairs come from 256-bit AND/XOR
+/// eight `b` cylinders at a time: the bit counts of four pairs come from 256-bit AND/XOR
 /// and a nibble-table popcount (bytes summed over the six words, then one `vpsadbw` per
 /// count); the rest of each pair is the scalar code's IEEE operations in the same order,
 /// so the keys are bit for bit those of the scalar path (tested). The last group of a
@@ -467,7 +467,7 @@ unsafe fn keys_avx2<const WINDOW: bool>(
     }
     let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     let min_common = (MIN_ME * CELLS as f32) as i32;
-    let lane = _mm_setr_epi32(0, 1, 2, 3);
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let mut hints = [0; 3];
     for ka in 0..na {
         let i = a.by_dir[ka] as usize;
@@ -475,78 +475,96 @@ unsafe fn keys_avx2<const WINDOW: bool>(
         let (ca, va) = (a.cyl(ka), a.valid(ka)[0]);
         let va4 = _mm256_set1_epi64x(va as i64);
         let ca4: [__m256i; WORDS] = std::array::from_fn(|w| _mm256_set1_epi64x(ca[w] as i64));
-        let (ci4, si4) = (_mm_set1_ps(a.dir_cos[ka]), _mm_set1_ps(a.dir_sin[ka]));
-        let hi4 = _mm256_set1_epi64x(((i as u64) << 16) as i64);
+        let (ci8, si8) = (_mm256_set1_ps(a.dir_cos[ka]), _mm256_set1_ps(a.dir_sin[ka]));
+        let key_hi = _mm256_set1_epi64x(((i as u64) << 16) as i64);
         let row = gamma[i * stride..(i + 1) * stride].as_mut_ptr();
         let mut best4 = zero;
         // The wrapped run first: its masked last group may store zeros into the first
         // columns of the other run, which that run then overwrites.
         for (lo, hi) in [(0, end.saturating_sub(nb)), (start, end.min(nb))] {
-            let hi_4 = _mm_set1_epi32(hi as i32);
+            let hi_8 = _mm256_set1_epi32(hi as i32);
             let mut k = lo;
             while k < hi {
-                // SAFETY: k < hi <= nb, plane w occupies planes[w * nb .. (w + 1) * nb], and
-                // PAD = 3 spare words follow the last plane: every load of 4 words is in
-                // bounds (lanes past `hi` read a neighbouring plane or the spare words and
-                // are masked below).
-                let m = _mm256_and_si256(va4, unsafe { _mm256_loadu_si256(planes.add(WORDS * nb + k).cast()) });
-                let common = _mm256_sad_epu8(popb!(m), zero);
-                let (mut sa, mut sb, mut sx) = (zero, zero, zero);
-                // byte sums stay ≤ 8 x WORDS = 48: no overflow before the sad
-                for (w, &caw) in ca4.iter().enumerate() {
-                    // SAFETY: as above
-                    let cb = unsafe { _mm256_loadu_si256(planes.add(w * nb + k).cast()) };
-                    let x = _mm256_and_si256(caw, m);
-                    let y = _mm256_and_si256(cb, m);
-                    sa = _mm256_add_epi8(sa, popb!(x));
-                    sb = _mm256_add_epi8(sb, popb!(y));
-                    sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
-                }
-                // the rest of `similarity_of_counts` and `put_key`, four lanes at a time, the
-                // same IEEE operations in the same order (so the same bits)
-                let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
-                let (c, na4, nb4, nx4) = (
-                    lanes(common),
-                    lanes(_mm256_sad_epu8(sa, zero)),
-                    lanes(_mm256_sad_epu8(sb, zero)),
-                    lanes(_mm256_sad_epu8(sx, zero)),
+                // The bit counts of cylinders k..k + 4 as four u32 (common, in a, in b, differing).
+                let counts = |k: usize| {
+                    // SAFETY: k < hi + 4 <= nb + 4, plane w occupies planes[w * nb .. (w + 1) * nb],
+                    // and PAD = 7 spare words follow the last plane: every load of 4 words is
+                    // in bounds (lanes past `hi` read a neighbouring plane or the spare words
+                    // and are masked below).
+                    let m = _mm256_and_si256(va4, unsafe { _mm256_loadu_si256(planes.add(WORDS * nb + k).cast()) });
+                    let common = _mm256_sad_epu8(popb!(m), zero);
+                    let (mut sa, mut sb, mut sx) = (zero, zero, zero);
+                    // byte sums stay ≤ 8 x WORDS = 48: no overflow before the sad
+                    for (w, &caw) in ca4.iter().enumerate() {
+                        // SAFETY: as above
+                        let cb = unsafe { _mm256_loadu_si256(planes.add(w * nb + k).cast()) };
+                        let x = _mm256_and_si256(caw, m);
+                        let y = _mm256_and_si256(cb, m);
+                        sa = _mm256_add_epi8(sa, popb!(x));
+                        sb = _mm256_add_epi8(sb, popb!(y));
+                        sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
+                    }
+                    let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
+                    [common, _mm256_sad_epu8(sa, zero), _mm256_sad_epu8(sb, zero), _mm256_sad_epu8(sx, zero)].map(lanes)
+                };
+                // eight pairs per step: the float part below (square roots, division) then
+                // runs once per eight lanes
+                let (lo4, hi4c) = (counts(k), counts(k + 4));
+                let [c, na8, nb8, nx8] = std::array::from_fn(|q| _mm256_set_m128i(hi4c[q], lo4[q]));
+                // the rest of `similarity_of_counts` and `put_key`, eight lanes at a time, the
+                // same IEEE operations in the same order (so the same bits); IEEE square roots
+                // are correctly rounded, so these are the values of the scalar path's table
+                // (three gathers from it were slower than `vsqrtps`)
+                let sqrt = |v: __m256i| _mm256_sqrt_ps(_mm256_cvtepi32_ps(v));
+                let (qa, qb, qx) = (sqrt(na8), sqrt(nb8), sqrt(nx8));
+                let l = _mm256_sub_ps(
+                    _mm256_set1_ps(1.0),
+                    _mm256_div_ps(qx, _mm256_max_ps(_mm256_add_ps(qa, qb), _mm256_set1_ps(1e-9))),
                 );
-                // IEEE square roots are correctly rounded, so these are the values of the
-                // scalar path's table; three gathers from it were slower than `vsqrtps`
-                let sqrt = |v: __m128i| _mm_sqrt_ps(_mm_cvtepi32_ps(v));
-                let (qa, qb, qx) = (sqrt(na4), sqrt(nb4), sqrt(nx4));
-                let l = _mm_sub_ps(_mm_set1_ps(1.0), _mm_div_ps(qx, _mm_max_ps(_mm_add_ps(qa, qb), _mm_set1_ps(1e-9))));
-                let comparable = _mm_and_si128(
-                    _mm_cmpgt_epi32(_mm_mullo_epi32(c, _mm_set1_epi32(ND as i32)), _mm_set1_epi32(min_common - 1)),
-                    _mm_cmpgt_epi32(_mm_add_epi32(na4, nb4), _mm_setzero_si128()),
+                let comparable = _mm256_and_si256(
+                    _mm256_cmpgt_epi32(
+                        _mm256_mullo_epi32(c, _mm256_set1_epi32(ND as i32)),
+                        _mm256_set1_epi32(min_common - 1),
+                    ),
+                    _mm256_cmpgt_epi32(_mm256_add_epi32(na8, nb8), zero),
                 );
-                // SAFETY: k < nb and dir_cos / dir_sin hold nb + PAD = nb + 3 entries
-                let (cb4, sb4) =
-                    unsafe { (_mm_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm_loadu_ps(b.dir_sin.as_ptr().add(k))) };
-                let gate =
-                    _mm_cmp_ps::<_CMP_GE_OQ>(_mm_add_ps(_mm_mul_ps(ci4, cb4), _mm_mul_ps(si4, sb4)), _mm_setzero_ps());
-                let keep = _mm_and_si128(
-                    _mm_and_si128(comparable, _mm_castps_si128(gate)),
-                    _mm_and_si128(
-                        _mm_castps_si128(_mm_cmp_ps::<_CMP_GT_OQ>(l, _mm_setzero_ps())),
+                // SAFETY: k < nb and dir_cos / dir_sin hold nb + PAD = nb + 7 entries
+                let (cb8, sb8) =
+                    unsafe { (_mm256_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm256_loadu_ps(b.dir_sin.as_ptr().add(k))) };
+                let gate = _mm256_cmp_ps::<_CMP_GE_OQ>(
+                    _mm256_add_ps(_mm256_mul_ps(ci8, cb8), _mm256_mul_ps(si8, sb8)),
+                    _mm256_setzero_ps(),
+                );
+                let keep = _mm256_and_si256(
+                    _mm256_and_si256(comparable, _mm256_castps_si256(gate)),
+                    _mm256_and_si256(
+                        _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(l, _mm256_setzero_ps())),
                         // lanes of this run only
-                        _mm_cmpgt_epi32(hi_4, _mm_add_epi32(_mm_set1_epi32(k as i32), lane)),
+                        _mm256_cmpgt_epi32(hi_8, _mm256_add_epi32(_mm256_set1_epi32(k as i32), lane)),
                     ),
                 );
-                // SAFETY: k < nb and by_dir holds nb + PAD entries: 8 bytes read
-                let j4 = _mm256_cvtepu16_epi64(unsafe { _mm_loadl_epi64(b.by_dir.as_ptr().add(k).cast()) });
-                let keys = _mm256_and_si256(
-                    _mm256_or_si256(
-                        _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm_castps_si128(l)), 32), hi4),
-                        j4,
-                    ),
-                    _mm256_cvtepi32_epi64(keep),
-                );
-                // keys < 2^63: a signed compare orders them
-                best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
-                // SAFETY: k + 4 <= nb + PAD = stride: inside this row
-                unsafe { _mm256_storeu_si256(row.add(k).cast(), keys) };
-                k += 4;
+                // SAFETY: k < nb and by_dir holds nb + PAD entries: 16 bytes read
+                let j8 = unsafe { _mm_loadu_si128(b.by_dir.as_ptr().add(k).cast()) };
+                let l_bits = _mm256_castps_si256(l);
+                for (half, j4) in [(0, j8), (1, _mm_unpackhi_epi64(j8, j8))] {
+                    let (l4, keep4) = if half == 0 {
+                        (_mm256_castsi256_si128(l_bits), _mm256_castsi256_si128(keep))
+                    } else {
+                        (_mm256_extracti128_si256::<1>(l_bits), _mm256_extracti128_si256::<1>(keep))
+                    };
+                    let keys = _mm256_and_si256(
+                        _mm256_or_si256(
+                            _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(l4), 32), key_hi),
+                            _mm256_cvtepu16_epi64(j4),
+                        ),
+                        _mm256_cvtepi32_epi64(keep4),
+                    );
+                    // keys < 2^63: a signed compare orders them
+                    best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
+                    // SAFETY: k + 4 * half + 4 <= k + 8 <= nb + PAD = stride: inside this row
+                    unsafe { _mm256_storeu_si256(row.add(k + 4 * half).cast(), keys) };
+                }
+                k += 8;
             }
         }
         let mut lanes = [0u64; 4];
