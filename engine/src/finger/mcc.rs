@@ -861,6 +861,7 @@ struct Scratch {
     lam: Vec<f32>,
     next: Vec<f32>,
     order: Vec<usize>,
+    eff: Vec<f32>,
 }
 
 /// The pairs of relaxation pairs that pass ρ's distance test, as arrays.
@@ -965,7 +966,7 @@ fn dir_window(b: &MccTemplate, theta: f32, hints: &mut [usize; 3]) -> (usize, us
 /// which is exact because a stale maximum is never below the row's true one.
 /// `row_max` is consumed; `free` is scratch.
 #[inline(always)]
-fn greedy_pairs(
+fn greedy_pairs<const SIMD: bool>(
     gamma: &[u64],
     row_max: &mut [u64],
     nb: usize,
@@ -980,20 +981,62 @@ fn greedy_pairs(
     free.resize(nb, !0);
     while pairs.len() < nr {
         // the row is in the key itself
-        let g = row_max.iter().copied().max().unwrap_or(0);
+        let g = max_key::<SIMD>(row_max, None);
         if g == 0 {
             break;
         }
         let (i, j) = (((g >> 16) & 0xFFFF) as usize, (g & 0xFFFF) as usize);
         let c = col[j] as usize;
         if free[c] == 0 {
-            row_max[i] = gamma[i * nb..(i + 1) * nb].iter().zip(free.iter()).map(|(&x, &f)| x & f).max().unwrap_or(0);
+            row_max[i] = max_key::<SIMD>(&gamma[i * nb..(i + 1) * nb], Some(free));
             continue;
         }
         pairs.push((f32::from_bits((g >> 32) as u32), i, j));
         row_max[i] = 0;
         free[c] = 0;
     }
+}
+
+/// The largest of `keys` (each ANDed with `mask`'s word when given), 0 when empty; keys
+/// are below 2^63. `SIMD`: AVX2, four at a time (only set where the CPU has it).
+#[inline(always)]
+fn max_key<const SIMD: bool>(keys: &[u64], mask: Option<&[u64]>) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if SIMD {
+        // SAFETY: `SIMD` is only set by callers that checked the CPU has AVX2.
+        return unsafe { max_key_avx2(keys, mask) };
+    }
+    match mask {
+        Some(f) => keys.iter().zip(f).map(|(&x, &f)| x & f).max().unwrap_or(0),
+        None => keys.iter().copied().max().unwrap_or(0),
+    }
+}
+
+/// [`max_key`] with AVX2: a signed 64-bit compare orders keys below 2^63.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn max_key_avx2(keys: &[u64], mask: Option<&[u64]>) -> u64 {
+    use std::arch::x86_64::*;
+    let n = keys.len();
+    assert!(mask.is_none_or(|f| f.len() >= n));
+    let mut best = _mm256_setzero_si256();
+    let mut c = 0;
+    while c + 4 <= n {
+        // SAFETY: c + 4 <= n <= keys.len() (and the mask's length, asserted above)
+        let mut v = unsafe { _mm256_loadu_si256(keys.as_ptr().add(c).cast()) };
+        if let Some(f) = mask {
+            // SAFETY: as above
+            v = _mm256_and_si256(v, unsafe { _mm256_loadu_si256(f.as_ptr().add(c).cast()) });
+        }
+        best = _mm256_blendv_epi8(best, v, _mm256_cmpgt_epi64(v, best));
+        c += 4;
+    }
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` is 32 writable bytes
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), best) };
+    let tail = keys[c..].iter().enumerate().map(|(t, &x)| x & mask.map_or(!0, |f| f[c + t]));
+    lanes.into_iter().chain(tail).max().unwrap_or(0)
 }
 
 /// The comparison; `WINDOW = false` visits every cylinder pair (the reference the
@@ -1042,7 +1085,7 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
     // in it are rescanned) costs a fraction of the sort.
     let nr = na.min(nb).min(MAX_NR);
     let pairs = &mut sc.pairs;
-    greedy_pairs(gamma, row_max, stride, &b.dir_rank, nr, &mut sc.free, pairs);
+    greedy_pairs::<SIMD>(gamma, row_max, stride, &b.dir_rank, nr, &mut sc.free, pairs);
     let n = pairs.len();
     if n == 0 {
         return 0.0;
@@ -1154,10 +1197,14 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
         }
     }
     // Efficiency ε = λ_final / λ_initial picks the pairs relaxation supported most.
-    let order = &mut sc.order;
+    let (order, eff) = (&mut sc.order, &mut sc.eff);
+    eff.clear();
+    eff.extend(lam.iter().zip(lambda0.iter()).map(|(&l, &l0)| l / l0));
     order.clear();
     order.extend(0..n);
-    order.sort_unstable_by(|&p, &q| (lam[q] / lambda0[q]).total_cmp(&(lam[p] / lambda0[p])));
+    // the comparator gives the same answers as dividing inside it did, so the unstable
+    // sort puts ties in the same order as before
+    order.sort_unstable_by(|&p, &q| eff[q].total_cmp(&eff[p]));
     let take = np.min(n);
     order[..take].iter().map(|&t| lam[t]).sum::<f32>() / np as f32
 }
@@ -1348,7 +1395,14 @@ mod tests {
             let mut row_max: Vec<u64> = gamma.chunks(nb).map(|r| r.iter().copied().max().unwrap()).collect();
             let mut got = Vec::new();
             let col: Vec<u16> = (0..nb as u16).collect();
-            greedy_pairs(&gamma, &mut row_max, nb, &col, nr, &mut Vec::new(), &mut got);
+            greedy_pairs::<false>(&gamma, &mut row_max, nb, &col, nr, &mut Vec::new(), &mut got);
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                let mut row_max: Vec<u64> = gamma.chunks(nb).map(|r| r.iter().copied().max().unwrap()).collect();
+                let mut simd = Vec::new();
+                greedy_pairs::<true>(&gamma, &mut row_max, nb, &col, nr, &mut Vec::new(), &mut simd);
+                assert_eq!(simd, want, "case {case}: {na} x {nb}, AVX2");
+            }
             assert_eq!(got, want, "case {case}: {na} x {nb}");
         }
     }
