@@ -465,9 +465,11 @@ unsafe fn keys_avx2<const WINDOW: bool>(
             _mm256_add_epi8(lo, hi)
         }};
     }
-    let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     let min_common = (MIN_ME * CELLS as f32) as i32;
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // cylinder offset of each 32-bit lane in the interleaved order (see the loop)
+    let lane = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let interleave = lane;
+    let high32 = _mm256_set1_epi64x(0xFFFF_FFFF_0000_0000u64 as i64);
     let mut hints = [0; 3];
     for ka in 0..na {
         let i = a.by_dir[ka] as usize;
@@ -504,13 +506,15 @@ unsafe fn keys_avx2<const WINDOW: bool>(
                         sb = _mm256_add_epi8(sb, popb!(y));
                         sx = _mm256_add_epi8(sx, popb!(_mm256_xor_si256(x, y)));
                     }
-                    let lanes = |v: __m256i| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, even));
-                    [common, _mm256_sad_epu8(sa, zero), _mm256_sad_epu8(sb, zero), _mm256_sad_epu8(sx, zero)].map(lanes)
+                    [common, _mm256_sad_epu8(sa, zero), _mm256_sad_epu8(sb, zero), _mm256_sad_epu8(sx, zero)]
                 };
-                // eight pairs per step: the float part below (square roots, division) then
-                // runs once per eight lanes
+                // Eight pairs per step, so the float part below (square roots, division) runs
+                // once per eight. Each count is a u64 lane < 2^16, so the two groups' counts
+                // share a register without a lane-crossing shuffle: 32-bit lane 2q holds
+                // cylinder k + q, lane 2q + 1 cylinder k + 4 + q ("interleaved" order).
                 let (lo4, hi4c) = (counts(k), counts(k + 4));
-                let [c, na8, nb8, nx8] = std::array::from_fn(|q| _mm256_set_m128i(hi4c[q], lo4[q]));
+                let [c, na8, nb8, nx8] =
+                    std::array::from_fn(|q| _mm256_or_si256(lo4[q], _mm256_slli_epi64(hi4c[q], 32)));
                 // the rest of `similarity_of_counts` and `put_key`, eight lanes at a time, the
                 // same IEEE operations in the same order (so the same bits); IEEE square roots
                 // are correctly rounded, so these are the values of the scalar path's table
@@ -529,8 +533,12 @@ unsafe fn keys_avx2<const WINDOW: bool>(
                     _mm256_cmpgt_epi32(_mm256_add_epi32(na8, nb8), zero),
                 );
                 // SAFETY: k < nb and dir_cos / dir_sin hold nb + PAD = nb + 7 entries
-                let (cb8, sb8) =
-                    unsafe { (_mm256_loadu_ps(b.dir_cos.as_ptr().add(k)), _mm256_loadu_ps(b.dir_sin.as_ptr().add(k))) };
+                let (cb8, sb8) = unsafe {
+                    (
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_cos.as_ptr().add(k)), interleave),
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_sin.as_ptr().add(k)), interleave),
+                    )
+                };
                 let gate = _mm256_cmp_ps::<_CMP_GE_OQ>(
                     _mm256_add_ps(_mm256_mul_ps(ci8, cb8), _mm256_mul_ps(si8, sb8)),
                     _mm256_setzero_ps(),
@@ -546,18 +554,20 @@ unsafe fn keys_avx2<const WINDOW: bool>(
                 // SAFETY: k < nb and by_dir holds nb + PAD entries: 16 bytes read
                 let j8 = unsafe { _mm_loadu_si128(b.by_dir.as_ptr().add(k).cast()) };
                 let l_bits = _mm256_castps_si256(l);
-                for (half, j4) in [(0, j8), (1, _mm_unpackhi_epi64(j8, j8))] {
-                    let (l4, keep4) = if half == 0 {
-                        (_mm256_castsi256_si128(l_bits), _mm256_castsi256_si128(keep))
-                    } else {
-                        (_mm256_extracti128_si256::<1>(l_bits), _mm256_extracti128_si256::<1>(keep))
-                    };
+                // back to cylinder order: the first group's λ and mask are the even 32-bit
+                // lanes, the second's the odd ones; each goes to the high half of its key
+                let halves = [
+                    (_mm256_slli_epi64(l_bits, 32), _mm256_shuffle_epi32::<0b10_10_00_00>(keep), j8),
+                    (
+                        _mm256_and_si256(l_bits, high32),
+                        _mm256_shuffle_epi32::<0b11_11_01_01>(keep),
+                        _mm_unpackhi_epi64(j8, j8),
+                    ),
+                ];
+                for (half, (l_hi, keep4, j4)) in halves.into_iter().enumerate() {
                     let keys = _mm256_and_si256(
-                        _mm256_or_si256(
-                            _mm256_or_si256(_mm256_slli_epi64(_mm256_cvtepu32_epi64(l4), 32), key_hi),
-                            _mm256_cvtepu16_epi64(j4),
-                        ),
-                        _mm256_cvtepi32_epi64(keep4),
+                        _mm256_or_si256(_mm256_or_si256(l_hi, key_hi), _mm256_cvtepu16_epi64(j4)),
+                        keep4,
                     );
                     // keys < 2^63: a signed compare orders them
                     best4 = _mm256_blendv_epi8(best4, keys, _mm256_cmpgt_epi64(keys, best4));
