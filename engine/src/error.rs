@@ -43,6 +43,9 @@ pub enum EngineError {
         /// Which check failed.
         reason: String,
     },
+    /// A call into faiss failed (cargo feature `faiss`); carries faiss's message.
+    #[error("faiss: {0}")]
+    Faiss(String),
     /// File system error (index segments, model files).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+#[cfg(feature = "faiss")]
+use epatrol_engine::index::{FaissIndex, FaissKind};
 use epatrol_engine::index::{FlatIndex, GalleryIndex, Hit, IvfIndex, QuantFlatIndex, QuantKind};
 use epatrol_engine::vector::Isa;
 use serde_json::{Value, json};
@@ -50,7 +52,8 @@ pub struct IndexArgs {
     /// without it row i is subject i.
     #[arg(long)]
     pub vectors: PathBuf,
-    /// Comma-separated kinds: flat, int8, f16, ivf-int8, ivf-f16.
+    /// Comma-separated kinds: flat, int8, f16, ivf-int8, ivf-f16; with the `faiss` cargo
+    /// feature also faiss-flat, faiss-sq8, faiss-hnsw, faiss-ivf, faiss-ivf-sq8.
     #[arg(long = "index", default_value = "flat,int8,f16,ivf-int8")]
     pub index: String,
     /// Write the JSON (faiss_anchor.py layout) here.
@@ -68,7 +71,16 @@ pub struct IndexArgs {
     /// IVF nprobe values to sweep.
     #[arg(long, default_value = "4,16,64,256,1024")]
     pub nprobe_list: String,
-    /// IVF sweeps stop at the first point with recall@1 >= target.
+    /// faiss-hnsw: neighbours per node (M), as faiss_anchor.py.
+    #[arg(long, default_value_t = 32)]
+    pub hnsw_m: usize,
+    /// faiss-hnsw: efConstruction.
+    #[arg(long, default_value_t = 200)]
+    pub hnsw_efc: usize,
+    /// faiss-hnsw: efSearch values to sweep.
+    #[arg(long, default_value = "16,32,64,128,256,512,1024,2048,4096")]
+    pub ef_list: String,
+    /// IVF and HNSW sweeps stop at the first point with recall@1 >= target.
     #[arg(long, default_value_t = 0.99)]
     pub target: f64,
     /// Probes timed one by one for latency (at most).
@@ -111,6 +123,8 @@ enum Any {
     Flat(FlatIndex),
     Quant(QuantFlatIndex),
     Ivf(IvfIndex),
+    #[cfg(feature = "faiss")]
+    Faiss(FaissIndex),
 }
 
 impl Any {
@@ -119,6 +133,8 @@ impl Any {
             Any::Flat(i) => i,
             Any::Quant(i) => i,
             Any::Ivf(i) => i,
+            #[cfg(feature = "faiss")]
+            Any::Faiss(i) => i,
         }
     }
     /// (resident bytes, bytes scanned per vector by one query over the whole gallery).
@@ -127,6 +143,9 @@ impl Any {
             Any::Flat(i) => (i.len() * (4 * d + 8), 4 * d),
             Any::Quant(i) => (i.bytes(), i.scanned_bytes_per_vector()),
             Any::Ivf(i) => (i.bytes(), i.scanned_bytes_per_vector()),
+            // Codes read per vector visited; HNSW and IVF visit only part of the gallery.
+            #[cfg(feature = "faiss")]
+            Any::Faiss(i) => (i.bytes(), i.code_bytes_per_vector()),
         }
     }
 }
@@ -167,7 +186,28 @@ fn build(a: &IndexArgs, kind: &str, d: usize, nlist: usize, ids: &[u64], data: &
                 i.add(ids, data)?;
                 (Any::Ivf(i), train_s)
             }
-            other => bail!("unknown index kind {other:?} (flat, int8, f16, ivf-int8, ivf-f16)"),
+            #[cfg(feature = "faiss")]
+            k if k.starts_with("faiss-") => {
+                let fk = faiss_kind(a, k, nlist)?;
+                let mut i = FaissIndex::new(fk, d)?;
+                let mut train_s = 0.0;
+                if !i.is_trained() {
+                    i.train(data)?;
+                    train_s = t0.elapsed().as_secs_f64();
+                }
+                i.add(ids, data)?;
+                (Any::Faiss(i), train_s)
+            }
+            #[cfg(not(feature = "faiss"))]
+            k if k.starts_with("faiss-") => bail!(
+                "index kind {k:?} needs faiss, which this binary was built without: rebuild with \
+                 `cargo build --release -p epatrol-api --features faiss` (after `bash scripts/install-deps.sh --faiss`; \
+                 see docs/index.md)"
+            ),
+            other => bail!(
+                "unknown index kind {other:?} (flat, int8, f16, ivf-int8, ivf-f16; with --features faiss: \
+                 faiss-flat, faiss-sq8, faiss-hnsw, faiss-ivf, faiss-ivf-sq8)"
+            ),
         })
     })?;
     let build_s = t0.elapsed().as_secs_f64();
@@ -175,6 +215,21 @@ fn build(a: &IndexArgs, kind: &str, d: usize, nlist: usize, ids: &[u64], data: &
     Ok(Built {
         index,
         build: json!({"build_s": build_s, "train_s": train_s, "add_s": build_s - train_s, "build_threads": a.build_threads}),
+    })
+}
+
+/// The faiss index a `faiss-*` kind names.
+#[cfg(feature = "faiss")]
+fn faiss_kind(a: &IndexArgs, kind: &str, nlist: usize) -> anyhow::Result<FaissKind> {
+    Ok(match kind {
+        "faiss-flat" => FaissKind::Flat,
+        "faiss-sq8" => FaissKind::Sq8,
+        "faiss-hnsw" => FaissKind::Hnsw { m: a.hnsw_m, ef_construction: a.hnsw_efc },
+        "faiss-ivf" => FaissKind::Ivf { nlist, sq8: false },
+        "faiss-ivf-sq8" => FaissKind::Ivf { nlist, sq8: true },
+        other => {
+            bail!("unknown faiss index kind {other:?} (faiss-flat, faiss-sq8, faiss-hnsw, faiss-ivf, faiss-ivf-sq8)")
+        }
     })
 }
 
@@ -275,6 +330,10 @@ impl Ctx<'_> {
         let (bytes, scanned) = b.index.bytes(self.d);
         let scanned_frac = match &b.index {
             Any::Ivf(i) => i.scanned_fraction(self.probes)?,
+            // faiss does not report how much of the gallery a graph walk or an IVF probe
+            // read; null rather than a guess.
+            #[cfg(feature = "faiss")]
+            Any::Faiss(i) if !matches!(i.kind(), FaissKind::Flat | FaissKind::Sq8) => f64::NAN,
             _ => 1.0,
         };
         let nq = self.gt.len() as f64;
@@ -425,6 +484,7 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
         "indexes": a.index, "build_threads": a.build_threads, "lat_queries": a.lat_queries,
         "lat_budget": a.lat_budget, "target": a.target, "fpir": a.fpir, "nlist": nlist,
         "nprobe_list": a.nprobe_list, "rerank": a.rerank,
+        "hnsw_m": a.hnsw_m, "hnsw_efc": a.hnsw_efc, "ef_list": a.ef_list,
     });
     let mut results: Vec<Value> = Vec::new();
     let dump = |results: &Vec<Value>, complete: bool| -> anyhow::Result<()> {
@@ -463,6 +523,49 @@ fn run_index(a: IndexArgs) -> anyhow::Result<()> {
                 let params = format!("{kind} flat scan, exact f32 re-rank {shortlist} ({})", isa.name());
                 results.push(ctx.measure(name, params, &b, None)?);
                 dump(&results, false)?;
+            }
+            #[cfg(feature = "faiss")]
+            k if k.starts_with("faiss-") => {
+                let Any::Faiss(fi) = &b.index else { bail!("{k}: built a non-faiss index") };
+                let fk = fi.kind();
+                let list = |s: &str| s.split(',').filter_map(|x| x.trim().parse::<usize>().ok()).collect::<Vec<_>>();
+                // (row name, sweep values); rows are named like faiss_anchor.py's with a
+                // "faiss-rs-" prefix so the two faiss builds stay apart in one table.
+                let (name, sweep) = match fk {
+                    FaissKind::Flat => ("faiss-rs-Flat", vec![0]),
+                    FaissKind::Sq8 => ("faiss-rs-SQ8", vec![0]),
+                    FaissKind::Hnsw { .. } => ("faiss-rs-HNSWFlat", list(&a.ef_list)),
+                    FaissKind::Ivf { nlist, sq8 } => (
+                        if sq8 { "faiss-rs-IVFSQ8" } else { "faiss-rs-IVFFlat" },
+                        list(&a.nprobe_list).into_iter().filter(|&p| p <= nlist).collect(),
+                    ),
+                };
+                for v in sweep {
+                    let params = match fk {
+                        FaissKind::Flat => "IndexFlatIP (exact)".to_string(),
+                        FaissKind::Sq8 => "IndexScalarQuantizer SQ8 IP".to_string(),
+                        FaissKind::Hnsw { m, ef_construction } => {
+                            if let Any::Faiss(i) = &mut b.index {
+                                i.set_ef_search(v)?;
+                            }
+                            format!("M={m} efC={ef_construction} efSearch={v}")
+                        }
+                        FaissKind::Ivf { nlist, .. } => {
+                            if let Any::Faiss(i) = &mut b.index {
+                                i.set_nprobe(v)?;
+                            }
+                            format!("nlist={nlist} nprobe={v}")
+                        }
+                    };
+                    let mut r = ctx.measure(name, params, &b, None)?;
+                    r["engine"] = json!("faiss-rs 0.13 (static faiss-sys 0.7)");
+                    let hit = r["recall@1"].as_f64().unwrap_or(0.0) >= a.target;
+                    results.push(r);
+                    dump(&results, false)?;
+                    if hit {
+                        break;
+                    }
+                }
             }
             _ => {
                 let code = kind.trim_start_matches("ivf-");
@@ -528,6 +631,110 @@ fn markdown(results: &[Value], n: usize, d: usize, nq: usize, mated: usize, isa:
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny gen_vectors.py-style set: `n` random unit vectors, half the probes near a
+    /// gallery row (mated), half random (non-mated).
+    fn tiny_set(dir: &std::path::Path, n: usize, d: usize, nq: usize) {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut unit = |count: usize| -> Vec<f32> {
+            let mut out = Vec::with_capacity(count * d);
+            for _ in 0..count {
+                let row: Vec<f32> = (0..d)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                out.extend(row.iter().map(|x| x / norm));
+            }
+            out
+        };
+        let gallery = unit(n);
+        let noise = unit(nq);
+        let mut probes = Vec::new();
+        let mut gt = Vec::new();
+        for i in 0..nq {
+            if i % 2 == 0 {
+                let g = (i * 7) % n;
+                probes.extend(
+                    gallery[g * d..(g + 1) * d].iter().zip(&noise[i * d..(i + 1) * d]).map(|(a, b)| a + 0.3 * b),
+                );
+                gt.push(g as i64);
+            } else {
+                probes.extend_from_slice(&noise[i * d..(i + 1) * d]);
+                gt.push(-1);
+            }
+        }
+        npy::write_f32(&dir.join("gallery.npy"), &[n, d], &gallery).unwrap();
+        npy::write_f32(&dir.join("probes.npy"), &[nq, d], &probes).unwrap();
+        npy::write_i64(&dir.join("probe_ids.npy"), &[nq], &gt).unwrap();
+    }
+
+    fn args(dir: &std::path::Path, index: &str) -> IndexArgs {
+        IndexArgs {
+            vectors: dir.to_path_buf(),
+            index: index.into(),
+            json: dir.join("out.json"),
+            md: None,
+            rerank: None,
+            nlist: 0,
+            nprobe_list: "4,16,64".into(),
+            hnsw_m: 16,
+            hnsw_efc: 64,
+            ef_list: "16,64,256".into(),
+            target: 0.99,
+            lat_queries: 5,
+            lat_budget: 0.1,
+            build_threads: 1,
+            fpir: 0.01,
+        }
+    }
+
+    #[cfg(not(feature = "faiss"))]
+    #[test]
+    fn faiss_kinds_without_the_feature_say_how_to_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_set(dir.path(), 64, 8, 8);
+        let e = run_index(args(dir.path(), "faiss-flat")).unwrap_err().to_string();
+        assert!(e.contains("--features faiss"), "{e}");
+    }
+
+    #[cfg(feature = "faiss")]
+    #[test]
+    fn bench_index_runs_faiss_kinds_beside_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_set(dir.path(), 2000, 32, 40);
+        run_index(args(dir.path(), "flat,faiss-flat,faiss-hnsw,faiss-ivf")).unwrap();
+        let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+        assert_eq!(out["complete"], true);
+        let rows = out["results"].as_array().unwrap();
+        let row = |name: &str| rows.iter().find(|r| r["index"] == name).unwrap_or_else(|| panic!("no {name} row"));
+        for (name, min_r1) in [("epatrol-Flat", 1.0), ("faiss-rs-Flat", 1.0)] {
+            let r = row(name);
+            assert!(r["recall@1"].as_f64().unwrap() >= min_r1, "{name}: {r}");
+            assert_eq!(r["rank1_mated"], 1.0, "{name}");
+            for key in ["build_s", "bytes_per_vector", "lat_p50_ms", "qps_batch_1t", "qps_batch_2t", "fnir_at_fpir"] {
+                assert!(r[key].is_number(), "{name} lacks {key}");
+            }
+        }
+        assert!(row("faiss-rs-Flat")["engine"].as_str().unwrap().starts_with("faiss-rs"));
+        // Sweeps stop at the target or run out of values; the last point of each is a row.
+        assert!(rows.iter().any(|r| r["index"] == "faiss-rs-HNSWFlat"));
+        assert!(rows.iter().any(|r| r["index"] == "faiss-rs-IVFFlat"));
+        let best_mated = |name: &str| {
+            rows.iter().filter(|r| r["index"] == name).filter_map(|r| r["rank1_mated"].as_f64()).fold(0.0, f64::max)
+        };
+        assert_eq!(best_mated("faiss-rs-HNSWFlat"), 1.0);
+        assert_eq!(best_mated("faiss-rs-IVFFlat"), 1.0);
+    }
 }
 
 /// Minimal `.npy` reader (format 1.0-3.0, little-endian `<f4` / `<i8`, C order), enough

@@ -4,7 +4,12 @@
 //! search `n` queries at once for their top-k by inner product (= cosine on
 //! L2-normalised vectors). [`FlatIndex`] is the exact f32 reference the others are
 //! tested against.
+//!
+//! With the cargo feature `faiss`, `FaissIndex` puts faiss's Flat, SQ8, HNSW and IVF
+//! indexes behind the same trait, for comparison in one binary.
 
+#[cfg(feature = "faiss")]
+mod faiss;
 mod flat;
 mod ivf;
 mod kmeans;
@@ -14,6 +19,8 @@ mod segment;
 mod store;
 mod topk;
 
+#[cfg(feature = "faiss")]
+pub use faiss::{FaissIndex, FaissKind};
 pub use flat::FlatIndex;
 pub use ivf::IvfIndex;
 pub use qflat::QuantFlatIndex;
