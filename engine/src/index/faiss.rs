@@ -132,7 +132,7 @@ impl FaissIndex {
             FaissKind::Hnsw { m, .. } if m < 2 => {
                 return Err(EngineError::Invalid(format!("faiss HNSW needs M >= 2, got {m}")));
             }
-            FaissKind::Ivf { nlist, .. } if nlist == 0 => {
+            FaissKind::Ivf { nlist: 0, .. } => {
                 return Err(EngineError::Invalid("faiss IVF needs nlist > 0".into()));
             }
             _ => {}
