@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::compaction::Compactable;
 use crate::error::{EngineError, Result};
 use crate::index::{FlatIndex, GalleryIndex, QuantFlatIndex, QuantKind};
 
@@ -84,11 +85,6 @@ impl Gallery {
         self.owner.is_empty()
     }
 
-    /// Rows a search scans: templates plus removed ones not yet compacted away.
-    pub fn slots(&self) -> usize {
-        self.index.slots()
-    }
-
     /// Number of distinct subjects.
     pub fn subjects(&self) -> usize {
         self.templates_per_subject.len()
@@ -126,23 +122,6 @@ impl Gallery {
             }
         }
         Ok(present.len())
-    }
-
-    /// A compacted copy of the index (see [`GalleryIndex::compacted`]) and the generation
-    /// it was built at, when one is worth building. Needs only `&self`: call it under a
-    /// read lock so searches go on, then [`Gallery::install_compaction`] under a write lock.
-    pub fn compaction(&self) -> Option<(u64, Box<dyn GalleryIndex>)> {
-        self.index.compacted().map(|c| (self.index.generation(), c))
-    }
-
-    /// Swaps in a compacted index built at `generation`, unless the gallery changed since
-    /// (then the copy is stale and dropped). Returns whether it was installed.
-    pub fn install_compaction(&mut self, generation: u64, index: Box<dyn GalleryIndex>) -> bool {
-        let fresh = self.index.generation() == generation && index.len() == self.index.len();
-        if fresh {
-            self.index = index;
-        }
-        fresh
     }
 
     /// Adds one template stored as little-endian f32 bytes (the catalog encoding).
@@ -193,6 +172,27 @@ pub fn decode_f32(bytes: &[u8], dim: usize) -> Result<Vec<f32>> {
         return Err(EngineError::Invalid(format!("stored template has {} bytes, expected {}", bytes.len(), dim * 4)));
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// The compacted copy is the index without removed rows (see [`GalleryIndex::compacted`]).
+impl Compactable for Gallery {
+    type Copy = Box<dyn GalleryIndex>;
+
+    fn compaction(&self) -> Option<(u64, Box<dyn GalleryIndex>)> {
+        self.index.compacted().map(|c| (self.index.generation(), c))
+    }
+
+    fn install_compaction(&mut self, generation: u64, index: Box<dyn GalleryIndex>) -> bool {
+        let fresh = self.index.generation() == generation && index.len() == self.index.len();
+        if fresh {
+            self.index = index;
+        }
+        fresh
+    }
+
+    fn slots(&self) -> usize {
+        self.index.slots()
+    }
 }
 
 #[cfg(test)]

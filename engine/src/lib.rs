@@ -8,6 +8,7 @@
 //! - [`models`]: the model manifest shared with `models/fetch.py`.
 //! - [`onnx`]: finds ONNX Runtime and builds sessions.
 
+pub mod compaction;
 pub mod error;
 pub mod face;
 pub mod finger;

@@ -6,47 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use epatrol_engine::finger::index::FingerIndex;
-use epatrol_engine::identify::Gallery;
-use epatrol_engine::index::GalleryIndex;
-
-/// A gallery that can build a compacted copy of itself from `&self`.
-pub trait Compactable: Send + Sync + 'static {
-    /// The compacted copy.
-    type Copy: Send;
-    /// The copy and the generation it was built at, when one is due.
-    fn compaction(&self) -> Option<(u64, Self::Copy)>;
-    /// Installs a copy built at `generation` unless the gallery changed since.
-    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool;
-    /// Rows a search visits (logged after a swap).
-    fn slots(&self) -> usize;
-}
-
-impl Compactable for Gallery {
-    type Copy = Box<dyn GalleryIndex>;
-    fn compaction(&self) -> Option<(u64, Self::Copy)> {
-        Gallery::compaction(self)
-    }
-    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool {
-        Gallery::install_compaction(self, generation, copy)
-    }
-    fn slots(&self) -> usize {
-        Gallery::slots(self)
-    }
-}
-
-impl Compactable for FingerIndex {
-    type Copy = FingerIndex;
-    fn compaction(&self) -> Option<(u64, Self::Copy)> {
-        FingerIndex::compaction(self)
-    }
-    fn install_compaction(&mut self, generation: u64, copy: Self::Copy) -> bool {
-        FingerIndex::install_compaction(self, generation, copy)
-    }
-    fn slots(&self) -> usize {
-        FingerIndex::slots(self)
-    }
-}
+use epatrol_engine::compaction::Compactable;
 
 /// One gallery behind its lock, with the flag that keeps a single compaction running.
 pub struct Compactor<G> {

@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use epatrol_engine::EngineError;
+use epatrol_engine::compaction::Compactable;
 use epatrol_engine::finger::index::FingerIndex;
 use epatrol_engine::finger::iso19794::{self, View};
 use epatrol_engine::finger::leader::Leader;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use epatrol_engine::EngineError;
+use epatrol_engine::compaction::Compactable;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
 use epatrol_engine::finger::Extracted;
 use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, decode_f32, encode_f32};

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::compaction::Compactable;
 use crate::finger::mcc::{self, CELLS, MccTemplate, WORDS};
 
 /// Default number of hash tables.
@@ -180,31 +181,9 @@ impl FingerIndex {
         n
     }
 
-    /// Template slots a search may visit: live plus removed ones not yet compacted away.
-    pub fn slots(&self) -> usize {
-        self.templates.len()
-    }
-
-    /// Number of changes so far (see [`FingerIndex::install_compaction`]).
+    /// Number of changes so far (see [`Compactable::install_compaction`]).
     pub fn generation(&self) -> u64 {
         self.generation
-    }
-
-    /// A copy without the removed templates and the generation it was built at, once more
-    /// than a quarter are removed. Needs only `&self`: build it under a read lock so
-    /// searches go on, then [`FingerIndex::install_compaction`] under the write lock.
-    pub fn compaction(&self) -> Option<(u64, FingerIndex)> {
-        (self.removed * 4 > self.templates.len()).then(|| (self.generation, self.compacted()))
-    }
-
-    /// Swaps in a copy built at `generation` unless the index changed since (then the copy
-    /// is stale and dropped). Returns whether it was installed.
-    pub fn install_compaction(&mut self, generation: u64, copy: FingerIndex) -> bool {
-        let fresh = self.generation == generation;
-        if fresh {
-            *self = copy;
-        }
-        fresh
     }
 
     /// The same index without removed templates and their posting-list entries, the rest
@@ -354,6 +333,28 @@ impl FingerIndex {
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         v.truncate(top);
         v
+    }
+}
+
+/// The copy is built once more than a quarter of the templates are removed (past half,
+/// `remove` compacts inline).
+impl Compactable for FingerIndex {
+    type Copy = FingerIndex;
+
+    fn compaction(&self) -> Option<(u64, FingerIndex)> {
+        (self.removed * 4 > self.templates.len()).then(|| (self.generation, self.compacted()))
+    }
+
+    fn install_compaction(&mut self, generation: u64, copy: FingerIndex) -> bool {
+        let fresh = self.generation == generation;
+        if fresh {
+            *self = copy;
+        }
+        fresh
+    }
+
+    fn slots(&self) -> usize {
+        self.templates.len()
     }
 }
 
