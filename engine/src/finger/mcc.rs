@@ -6,7 +6,7 @@
 //! matcher on FVC data (the paper and FVC-onGoing report it ahead of Bozorth3 on every
 //! FVC DB, and the NBIS row of `../shared/datasets/fingerprints/README.md` shows Bozorth3
 //! weak on FVC2004 DB1); (2) cylinders are fixed-length bit vectors, so the local
-//! similarity is AND/XOR/popcount (four pairs per step with AVX2) — and the
+//! similarity is AND/XOR/popcount (eight pairs per step with AVX2) — and the
 //! same bits feed the 1:N candidate stage (locality-sensitive hashing, Cappelli 2011,
 //! see [`crate::finger::index`]); (3) it tolerates the missing/spurious minutiae and the
 //! skin distortion of small plain impressions better than global alignment, because it
