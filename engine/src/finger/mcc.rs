@@ -466,9 +466,9 @@ unsafe fn keys_avx2<const WINDOW: bool>(
         }};
     }
     let min_common = (MIN_ME * CELLS as f32) as i32;
-    // cylinder offset of each 32-bit lane in the interleaved order (see the loop)
+    // cylinder offset of each 32-bit lane in the interleaved order (see the loop): added
+    // to k for the run mask, and the permutation that brings b's directions into it
     let lane = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let interleave = lane;
     let high32 = _mm256_set1_epi64x(0xFFFF_FFFF_0000_0000u64 as i64);
     let mut hints = [0; 3];
     for ka in 0..na {
@@ -535,8 +535,8 @@ unsafe fn keys_avx2<const WINDOW: bool>(
                 // SAFETY: k < nb and dir_cos / dir_sin hold nb + PAD = nb + 7 entries
                 let (cb8, sb8) = unsafe {
                     (
-                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_cos.as_ptr().add(k)), interleave),
-                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_sin.as_ptr().add(k)), interleave),
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_cos.as_ptr().add(k)), lane),
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(b.dir_sin.as_ptr().add(k)), lane),
                     )
                 };
                 let gate = _mm256_cmp_ps::<_CMP_GE_OQ>(
@@ -969,11 +969,12 @@ fn dir_window(b: &MccTemplate, theta: f32, hints: &mut [usize; 3]) -> (usize, us
     (start, end.max(start).min(start + nb))
 }
 
-/// Up to `nr` pairs `(λ, i, j)` from the dense key matrix (`nb` columns, `row_max` its
-/// row maxima; the key of `(i, j)` sits in column `col[j]`), best first, each row and
-/// column used once: repeatedly the largest key whose row and column are both unused. Row maxima go stale lazily: a maximum whose
-/// column was taken is only rescanned (over the free columns) when it comes out on top,
-/// which is exact because a stale maximum is never below the row's true one.
+/// Up to `nr` pairs `(λ, i, j)` from the dense key matrix (rows `nb` apart, `row_max`
+/// their maxima; the key of `(i, j)` sits in column `col[j]`), best first, each row and
+/// column used once: repeatedly the largest key whose row and column are both unused.
+/// Row maxima go stale lazily: a maximum whose column was taken is only rescanned (over
+/// the free columns) when it comes out on top, which is exact because a stale maximum is
+/// never below the row's true one.
 /// `row_max` is consumed; `free` is scratch.
 #[inline(always)]
 fn greedy_pairs<const SIMD: bool>(
@@ -1058,8 +1059,9 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
         return 0.0;
     }
     // Local similarities as keys `bits(λ) << 32 | i << 16 | j` in a dense na × nb matrix
-    // (row i, column = direction rank of j), 0 where λ = 0: λ ≥ 0, so its f32 bits order like the value, and the keys of distinct
-    // pairs are distinct. `row_max` keeps each row's largest key.
+    // (row i, column = direction rank of j), 0 where λ = 0: λ ≥ 0, so its f32 bits order
+    // like the value, and the keys of distinct pairs are distinct. `row_max` keeps each
+    // row's largest key.
     let (gamma, row_max) = (&mut sc.gamma, &mut sc.row_max);
     // PAD spare columns per row: the AVX2 kernel's masked last group stores there
     let stride = nb + PAD;
