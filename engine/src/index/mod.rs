@@ -11,6 +11,7 @@
 #[cfg(feature = "faiss")]
 mod faiss;
 mod flat;
+mod hugevec;
 mod ivf;
 mod kmeans;
 mod qflat;

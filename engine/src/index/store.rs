@@ -2,6 +2,7 @@
 //! One `CodeStore` is a flat index's whole gallery or one IVF list.
 
 use super::TopK;
+use super::hugevec::HugeVec;
 use super::quant::{Int8Scales, QuantKind, put_f16, put_int8};
 use crate::vector::{
     self, Isa,
@@ -19,8 +20,8 @@ pub(crate) enum Encoded {
 /// Codes for a set of slots, in blocks of 16.
 #[derive(Debug, Clone)]
 pub(crate) enum Codes {
-    Int8(Vec<u8>),
-    F16(Vec<u16>),
+    Int8(HugeVec<u8>),
+    F16(HugeVec<u16>),
 }
 
 /// One scanned partition.
@@ -49,8 +50,8 @@ const QUERY_CHUNK: usize = 16;
 impl CodeStore {
     pub fn new(kind: QuantKind, dim: usize) -> Self {
         let (dp, codes) = match kind {
-            QuantKind::Int8 => (dim.next_multiple_of(4), Codes::Int8(Vec::new())),
-            QuantKind::F16 => (dim, Codes::F16(Vec::new())),
+            QuantKind::Int8 => (dim.next_multiple_of(4), Codes::Int8(HugeVec::new())),
+            QuantKind::F16 => (dim, Codes::F16(HugeVec::new())),
         };
         CodeStore { dim, dp, codes, ids: Vec::new(), live: Vec::new(), dead: 0, exact: Vec::new() }
     }
@@ -77,7 +78,7 @@ impl CodeStore {
                 let bb = self.dp * BLOCK;
                 if r == 0 {
                     // Empty slots hold the code of 0 so padding rows score alike.
-                    bytes.resize(bytes.len() + bb, CODE_BIAS);
+                    bytes.grow(bb, CODE_BIAS);
                 }
                 scratch.resize(self.dp, 0);
                 scales.expect("int8 store needs scales").encode(v, scratch);
@@ -87,7 +88,7 @@ impl CodeStore {
             Codes::F16(halves) => {
                 let bh = self.dim * BLOCK;
                 if r == 0 {
-                    halves.resize(halves.len() + bh, 0);
+                    halves.grow(bh, 0);
                 }
                 let start = halves.len() - bh;
                 put_f16(&mut halves[start..], r, v);
