@@ -1,7 +1,7 @@
 //! Enrolment and 1:N identification: engine templates + catalog records + audit.
 //!
-//! The in-memory gallery is derived state, rebuilt from the catalog at start; the
-//! catalog is the source of truth. Enrolment extracts every template first and writes
+//! The in-memory face gallery is derived state: loaded at start from its segment files
+//! (`face_files`), which are checked against the catalog, the source of truth. Enrolment extracts every template first and writes
 //! the subject and all templates in one transaction, so a bad image changes nothing.
 
 use std::path::Path;
@@ -15,12 +15,13 @@ use epatrol_engine::EngineError;
 use epatrol_engine::compaction::Compactable;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
 use epatrol_engine::finger::Extracted;
-use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, decode_f32, encode_f32};
+use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32};
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewEvent, NewSubject, NewTemplate, Subject};
 
 use super::compaction::Compactor;
+use super::face_files::{FaceFiles, FilesReport};
 use super::fingers::{FINGER_MODEL, FingerProbe, FingerSide};
 use crate::error::{ApiError, Result};
 
@@ -42,6 +43,10 @@ pub struct IdentificationService {
     face_gallery: Arc<RwLock<Gallery>>,
     /// Builds compacted face indexes on a background thread, one at a time.
     face_compactor: Compactor<Gallery>,
+    /// The face gallery's segment files.
+    face_files: FaceFiles,
+    /// What opening them found.
+    face_files_report: FilesReport,
     calibration: Calibration,
     fingers: FingerSide,
     /// Held from a catalog write of templates until the galleries reflect it, so an
@@ -204,14 +209,11 @@ impl IdentificationService {
             FaceIndex::Int8 => Gallery::int8(dim)?,
         };
         // one batch, so int8 scales are fitted on the whole enrolled population
-        let rows = catalog.templates("face", &name).await?;
-        let mut vectors = Vec::with_capacity(rows.len() * dim);
-        for row in &rows {
-            vectors.extend(decode_f32(&row.data, dim)?);
+        let (face_files, loaded) = FaceFiles::open(&catalog, data_dir, &name, dim).await?;
+        gallery.add(&loaded.ids, &loaded.owners, &loaded.vectors)?;
+        if loaded.report != FilesReport::default() {
+            tracing::info!(report = ?loaded.report, "face index files loaded");
         }
-        let ids: Vec<u64> = rows.iter().map(|r| r.id as u64).collect();
-        let owners: Vec<i64> = rows.iter().map(|r| r.subject_id).collect();
-        gallery.add(&ids, &owners, &vectors)?;
         let fingers = FingerSide::open(&catalog).await?;
         let face_gallery = Arc::new(RwLock::new(gallery));
         Ok(Self {
@@ -219,6 +221,8 @@ impl IdentificationService {
             faces,
             face_compactor: Compactor::new(Arc::clone(&face_gallery), "face"),
             face_gallery,
+            face_files,
+            face_files_report: loaded.report,
             calibration,
             fingers,
             writes: tokio::sync::Mutex::new(()),
@@ -286,7 +290,7 @@ impl IdentificationService {
     async fn store_enrolment(&self, subject: &NewSubject, prepared: Prepared, actor: &str) -> Result<EnrollReport> {
         let _w = self.writes.lock().await;
         let (subject_id, ids) = self.catalog.enroll(subject, &prepared.rows).await?;
-        self.index_templates(subject_id, &ids, &prepared)?;
+        self.index_templates(subject_id, &ids, &prepared).await?;
         let detail =
             serde_json::json!({"face_templates": prepared.vectors.len(), "finger_templates": prepared.prints.len()});
         self.catalog.audit(actor, "", "enroll", Some(subject_id), "enrolled", &detail).await?;
@@ -310,7 +314,7 @@ impl IdentificationService {
         let _w = self.writes.lock().await;
         let subject_id = self.catalog.subject_by_external_id(external_id).await?.id;
         let ids = self.catalog.add_templates(subject_id, &prepared.rows).await?;
-        self.index_templates(subject_id, &ids, &prepared)?;
+        self.index_templates(subject_id, &ids, &prepared).await?;
         Ok((subject_id, ids))
     }
 
@@ -321,12 +325,19 @@ impl IdentificationService {
         let d = self.catalog.delete_subject(external_id).await?;
         let face_ids: Vec<u64> = d.templates.iter().filter(|(_, m)| m == "face").map(|(t, _)| *t as u64).collect();
         let face_templates = self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(&face_ids)?;
+        self.face_files.remove(face_ids).await;
         let finger_templates = self.fingers.remove(d.id);
         if face_templates > 0 {
             // a compacted copy is built off the search path when enough rows are dead
             self.face_compactor.start();
         }
         Ok(DeleteReport { subject_id: d.id, face_templates, finger_templates })
+    }
+
+    /// What opening the face gallery's files found and mended, and how many files there
+    /// are now.
+    pub fn face_files(&self) -> (&FilesReport, usize) {
+        (&self.face_files_report, self.face_files.files())
     }
 
     /// Face templates in the gallery and the rows a search scans (the difference is
@@ -384,13 +395,19 @@ impl IdentificationService {
         Ok(p)
     }
 
-    /// Adds stored templates (`ids` in the order of `p.rows`, faces first) to the galleries.
-    fn index_templates(&self, subject_id: i64, ids: &[i64], p: &Prepared) -> Result<()> {
+    /// Adds stored templates (`ids` in the order of `p.rows`, faces first) to the galleries
+    /// and the face templates to the gallery's files.
+    async fn index_templates(&self, subject_id: i64, ids: &[i64], p: &Prepared) -> Result<()> {
         let n_faces = p.vectors.len();
         if n_faces > 0 {
-            let mut g = self.face_gallery.write().unwrap_or_else(|p| p.into_inner());
             let tids: Vec<u64> = ids[..n_faces].iter().map(|&i| i as u64).collect();
-            g.add(&tids, &vec![subject_id; n_faces], &p.vectors.concat())?;
+            let vectors = p.vectors.concat();
+            self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).add(
+                &tids,
+                &vec![subject_id; n_faces],
+                &vectors,
+            )?;
+            self.face_files.append(tids, vectors).await;
         }
         let refs: Vec<(u8, &Extracted)> = p.prints.iter().map(|(pos, e)| (*pos, e)).collect();
         self.fingers.add(subject_id, &refs);

@@ -1,6 +1,7 @@
 //! Services shared by the CLI and the HTTP API.
 
 pub mod compaction;
+pub mod face_files;
 pub mod fingers;
 pub mod identification;
 

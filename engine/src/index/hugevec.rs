@@ -27,7 +27,10 @@ pub(crate) struct HugeVec<T: Pod> {
 enum Store<T> {
     Heap(Vec<T>),
     /// `len` values at the start of a mapping sized for the capacity.
-    Mapped { map: MmapMut, len: usize },
+    Mapped {
+        map: MmapMut,
+        len: usize,
+    },
 }
 
 impl<T: Pod> HugeVec<T> {

@@ -296,6 +296,16 @@ impl Catalog {
         Ok((s, t))
     }
 
+    /// (template id, subject id) of every template of one modality and model, by id:
+    /// what a persisted index is checked against at start, without reading the templates.
+    pub async fn template_owners(&self, modality: &str, model: &str) -> Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as("SELECT id, subject_id FROM templates WHERE modality = ? AND model = ? ORDER BY id")
+            .bind(modality)
+            .bind(model)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Every template of one modality and model (to build the in-memory index at start).
     pub async fn templates(&self, modality: &str, model: &str) -> Result<Vec<TemplateRow>> {
         let rows = sqlx::query(
