@@ -65,6 +65,14 @@ impl CodeStore {
         self.ids.len() > self.dead
     }
 
+    /// Bytes of codes a full scan reads.
+    pub fn code_bytes(&self) -> usize {
+        match &self.codes {
+            Codes::Int8(b) => b.len(),
+            Codes::F16(h) => 2 * h.len(),
+        }
+    }
+
     pub fn blocks(&self) -> usize {
         self.ids.len().div_ceil(BLOCK)
     }
@@ -184,11 +192,7 @@ impl CodeStore {
 
     /// Resident bytes: codes + exact vectors + ids + live flags.
     pub fn bytes(&self) -> usize {
-        let codes = match &self.codes {
-            Codes::Int8(b) => b.len(),
-            Codes::F16(h) => 2 * h.len(),
-        };
-        codes + 4 * self.exact.len() + 8 * self.ids.len() + self.live.len()
+        self.code_bytes() + 4 * self.exact.len() + 8 * self.ids.len() + self.live.len()
     }
 }
 

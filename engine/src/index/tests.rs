@@ -93,6 +93,26 @@ fn large_gallery_uses_shards_and_stays_exact() {
     }
 }
 
+#[test]
+fn batches_split_by_queries_answer_as_single_queries() {
+    // 40 queries: split by queries on 2 threads (>= 16 each), by gallery shards on 3
+    // (< 16 each), neither on 1; every way must give what each query gets alone.
+    let (n, dim) = (5_000, 64);
+    let data = unit_vectors(n, dim, 11);
+    let ids = ids(n);
+    let qs = unit_vectors(40, dim, 12);
+    for kind in [QuantKind::Int8, QuantKind::F16] {
+        let mut idx = QuantFlatIndex::new(kind, dim).unwrap();
+        idx.add(&ids, &data).unwrap();
+        let alone: Vec<Vec<Hit>> = qs.chunks_exact(dim).map(|q| idx.search(q, 7).unwrap().remove(0)).collect();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let batch = pool.install(|| idx.search(&qs, 7)).unwrap();
+            assert_eq!(batch, alone, "{kind:?} on {threads} threads");
+        }
+    }
+}
+
 /// Every index kind under test, freshly built.
 fn all_kinds(dim: usize) -> Vec<(&'static str, Box<dyn GalleryIndex>)> {
     vec![
