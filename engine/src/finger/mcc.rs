@@ -70,7 +70,9 @@ const PAD: usize = 7;
 /// Per-minutia geometry (`x`, `y`, `theta`) is in minutia order; the cylinders themselves
 /// are kept in *direction order* (ascending `theta`, see `by_dir`), so the cylinders of
 /// `b` within δθ of a direction are one contiguous (circular) run, and word-major planes,
-/// so four neighbouring cylinders' word `w` is one 256-bit load.
+/// so four neighbouring cylinders' word `w` is one 256-bit load. Only the geometry is
+/// public: the layout fields carry the [`PAD`] spare entries the AVX2 kernel reads, so
+/// templates come from [`MccTemplate::new`] (or `default()`, empty, never compared).
 #[derive(Debug, Clone, Default)]
 pub struct MccTemplate {
     /// x of each kept minutia (500 ppi pixels).
@@ -83,19 +85,19 @@ pub struct MccTemplate {
     /// rank `k` is `planes[w * len + k]`; words `0..WORDS` are the cell bits, words
     /// `WORDS..WORDS + PLANE_WORDS` the spatial cell validity (the same for every
     /// direction plane); then [`PAD`] zero words.
-    pub planes: Vec<u64>,
+    planes: Vec<u64>,
     /// cos of each direction, direction order: the δθ gate is a branch-free dot product
     /// (then [`PAD`] zeros, as `dir_sin` and `by_dir`).
-    pub dir_cos: Vec<f32>,
+    dir_cos: Vec<f32>,
     /// sin of each direction, direction order.
-    pub dir_sin: Vec<f32>,
+    dir_sin: Vec<f32>,
     /// Minutia number of each direction rank.
-    pub by_dir: Vec<u16>,
+    by_dir: Vec<u16>,
     /// Direction rank of each minutia (the inverse of `by_dir`): the comparison's key
     /// matrix has its columns in direction order, so a run of ranks is one vector store.
-    pub dir_rank: Vec<u16>,
+    dir_rank: Vec<u16>,
     /// `theta` in direction order (ascending).
-    pub sorted_theta: Vec<f32>,
+    sorted_theta: Vec<f32>,
 }
 
 /// Difference of two angles in (-π, π].
@@ -729,6 +731,7 @@ fn pair_d1(px: &[Vec<f32>; 4], t: usize, k: usize) -> f32 {
 
 /// For each mask of eight lanes, the kept lanes' numbers in order (the rest 0): a
 /// `vpermps` with this row packs the kept lanes to the front.
+#[cfg(target_arch = "x86_64")]
 static COMPRESS: [[u32; 8]; 256] = {
     let mut t = [[0u32; 8]; 256];
     let mut m = 0;
@@ -1161,13 +1164,16 @@ fn similarity_with<const WINDOW: bool, const SIMD: bool>(a: &MccTemplate, b: &Mc
         let rb = dphi(tbt, fast_atan2(dyb, dxb));
         *d3 = dphi(ra, rb).abs();
     }
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if SIMD {
+    let done = if SIMD {
         // SAFETY: `SIMD` is only set by `similarity_avx2`, which runs after checking that
         // the CPU has AVX2 and FMA.
-        done = unsafe { sigmoids_avx2(&sv.d1[..m], &sv.d2[..m], &sv.d3[..m], &mut sv.r[..m]) };
-    }
+        unsafe { sigmoids_avx2(&sv.d1[..m], &sv.d2[..m], &sv.d3[..m], &mut sv.r[..m]) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
     for s in done..m {
         sv.r[s] = sigmoid(sv.d1[s], MU1, TAU1) * sigmoid(sv.d2[s], MU2, TAU2) * sigmoid(sv.d3[s], MU3, TAU3);
     }
