@@ -8,21 +8,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use epatrol_engine::index::{FlatIndex, GalleryIndex, IvfIndex, QuantFlatIndex, QuantKind};
-use epatrol_engine::vector;
-
-fn unit_vectors(n: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v: Vec<f32> = (0..n * d)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    v.chunks_exact_mut(d).for_each(vector::normalize);
-    v
-}
+use epatrol_engine::vector::random_unit_vectors as unit_vectors;
 
 fn indexes(c: &mut Criterion) {
     let (n, d) = (100_000, 128);

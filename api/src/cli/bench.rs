@@ -640,25 +640,8 @@ mod tests {
     /// A tiny gen_vectors.py-style set: `n` random unit vectors, half the probes near a
     /// gallery row (mated), half random (non-mated).
     fn tiny_set(dir: &std::path::Path, n: usize, d: usize, nq: usize) {
-        let mut s = 0x2545_F491_4F6C_DD1Du64;
-        let mut unit = |count: usize| -> Vec<f32> {
-            let mut out = Vec::with_capacity(count * d);
-            for _ in 0..count {
-                let row: Vec<f32> = (0..d)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect();
-                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-                out.extend(row.iter().map(|x| x / norm));
-            }
-            out
-        };
-        let gallery = unit(n);
-        let noise = unit(nq);
+        let gallery = epatrol_engine::vector::random_unit_vectors(n, d, 1);
+        let noise = epatrol_engine::vector::random_unit_vectors(nq, d, 2);
         let mut probes = Vec::new();
         let mut gt = Vec::new();
         for i in 0..nq {

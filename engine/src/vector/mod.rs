@@ -136,5 +136,23 @@ pub fn normalize(a: &mut [f32]) {
     }
 }
 
+/// Deterministic pseudo-random unit vectors, `n` rows of `dim` (xorshift, no extra
+/// dependency): the data of the index tests, benches and `bench index` self-tests.
+pub fn random_unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let start = out.len();
+        for _ in 0..dim {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            out.push(((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0);
+        }
+        normalize(&mut out[start..]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;
