@@ -2,12 +2,13 @@
 //! top-k candidates, and a decision against a calibrated threshold.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::compaction::Compactable;
 use crate::error::{EngineError, Result};
-use crate::index::{FlatIndex, GalleryIndex, QuantFlatIndex, QuantKind};
+use crate::index::{FlatIndex, GalleryIndex, QuantFlatIndex, QuantKind, SegmentFile};
 
 /// One candidate person.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -65,6 +66,14 @@ impl Gallery {
         Ok(Self::with_index(Box::new(QuantFlatIndex::new(QuantKind::Int8, dim)?)))
     }
 
+    /// [`Gallery::int8`] with its int8 scales fitted on `sample` (row-major vectors, e.g.
+    /// spread over the whole population about to be loaded) instead of the first add.
+    pub fn int8_trained(dim: usize, sample: &[f32]) -> Result<Self> {
+        let mut index = QuantFlatIndex::new(QuantKind::Int8, dim)?;
+        index.train(sample);
+        Ok(Self::with_index(Box::new(index)))
+    }
+
     /// An empty gallery over the given index.
     pub fn with_index(index: Box<dyn GalleryIndex>) -> Self {
         Self { index, owner: HashMap::new(), templates_per_subject: HashMap::new() }
@@ -92,18 +101,36 @@ impl Gallery {
 
     /// Adds templates (`vectors.len() == ids.len() * dim`) owned by `subjects[i]`.
     pub fn add(&mut self, template_ids: &[u64], subjects: &[i64], vectors: &[f32]) -> Result<()> {
+        self.check_new(template_ids, subjects)?;
+        self.index.add(template_ids, vectors)?;
+        self.own(template_ids, subjects);
+        Ok(())
+    }
+
+    /// Adds a segment file's templates, owned by `subjects[i]`; the index may re-rank from
+    /// the file's mapping instead of copying the vectors ([`GalleryIndex::add_segment`]).
+    pub fn add_segment(&mut self, file: &Arc<SegmentFile>, subjects: &[i64]) -> Result<()> {
+        self.check_new(file.ids(), subjects)?;
+        self.index.add_segment(file)?;
+        self.own(file.ids(), subjects);
+        Ok(())
+    }
+
+    fn check_new(&self, template_ids: &[u64], subjects: &[i64]) -> Result<()> {
         if template_ids.len() != subjects.len() {
             return Err(EngineError::Invalid("one subject per template id is needed".into()));
         }
         if let Some(id) = template_ids.iter().find(|id| self.owner.contains_key(id)) {
             return Err(EngineError::Invalid(format!("template {id} is already in the gallery")));
         }
-        self.index.add(template_ids, vectors)?;
+        Ok(())
+    }
+
+    fn own(&mut self, template_ids: &[u64], subjects: &[i64]) {
         for (&t, &s) in template_ids.iter().zip(subjects) {
             self.owner.insert(t, s);
             *self.templates_per_subject.entry(s).or_default() += 1;
         }
-        Ok(())
     }
 
     /// Removes templates (a deleted subject's); ids not in the gallery are ignored.

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use epatrol_engine::EngineError;
-use epatrol_engine::identify::decode_f32;
-use epatrol_engine::index::{FlatIndex, GalleryIndex, SegmentStore};
+use epatrol_engine::identify::{Gallery, decode_f32};
+use epatrol_engine::index::SegmentStore;
 use epatrol_store::Catalog;
 
 use crate::error::{ApiError, Result};
@@ -45,18 +45,6 @@ pub struct FilesReport {
     pub discarded: Option<String>,
 }
 
-/// The face templates as loaded: ids, owners and row-major vectors, in one order.
-pub struct Loaded {
-    /// Template ids.
-    pub ids: Vec<u64>,
-    /// Subject of each template.
-    pub owners: Vec<i64>,
-    /// `ids.len() * dim` values.
-    pub vectors: Vec<f32>,
-    /// What was found and mended.
-    pub report: FilesReport,
-}
-
 /// The open segment store of the face gallery.
 pub struct FaceFiles {
     store: Arc<Mutex<SegmentStore>>,
@@ -71,40 +59,41 @@ pub fn dir_for(data_dir: &Path, model: &str) -> PathBuf {
 }
 
 impl FaceFiles {
-    /// Opens (creating, mending or rewriting) the files of `model` and returns every face
-    /// template the catalog holds for it.
-    pub async fn open(catalog: &Catalog, data_dir: &Path, model: &str, dim: usize) -> Result<(Self, Loaded)> {
+    /// Opens (creating, mending or rewriting) the files of `model` and loads every face
+    /// template the catalog holds for it into the gallery `make` builds from a training
+    /// sample of the stored vectors (row-major, at most [`SAMPLE_ROWS`]; empty when there
+    /// are none). The gallery's index may re-rank from the files' mappings
+    /// ([`Gallery::add_segment`]).
+    pub async fn open(
+        catalog: &Catalog,
+        data_dir: &Path,
+        model: &str,
+        dim: usize,
+        make: impl Fn(&[f32]) -> Result<Gallery>,
+    ) -> Result<(Self, Gallery, FilesReport)> {
         let dir = dir_for(data_dir, model);
         let owners: HashMap<u64, i64> =
             catalog.template_owners("face", model).await?.into_iter().map(|(t, s)| (t as u64, s)).collect();
-        let (mut store, mut flat, discarded) = read_or_discard(&dir, dim)?;
-        let from_files = flat.len();
-        let extra: Vec<u64> = flat.ids().iter().copied().filter(|t| !owners.contains_key(t)).collect();
-        let missing: HashSet<u64> = owners.keys().copied().filter(|&t| flat.get(t).is_none()).collect();
-        if !missing.is_empty() {
-            let mut ids = Vec::with_capacity(missing.len());
-            let mut vectors = Vec::with_capacity(missing.len() * dim);
-            for row in catalog.templates("face", model).await? {
-                if missing.contains(&(row.id as u64)) {
-                    ids.push(row.id as u64);
-                    vectors.extend(decode_f32(&row.data, dim)?);
-                }
+        let (mut store, mut discarded) = open_or_discard(&dir, dim)?;
+        let mut report = mend(&mut store, catalog, model, &owners).await?;
+        let gallery = match load(&store, &owners, &make) {
+            Ok(g) => g,
+            Err(e @ (ApiError::Engine(EngineError::Invalid(_)) | ApiError::Engine(EngineError::Corrupt { .. }))) => {
+                // files that verify but do not replay (an id stored twice): start over
+                let reason = e.to_string();
+                tracing::warn!(dir = %dir.display(), error = %reason, "face index files discarded; rewriting them from the catalog");
+                drop(store);
+                fs::remove_dir_all(&dir).map_err(EngineError::from)?;
+                store = SegmentStore::open(&dir, dim)?;
+                discarded = Some(reason);
+                report = mend(&mut store, catalog, model, &owners).await?;
+                report.from_files = 0;
+                load(&store, &owners, &make)?
             }
-            store.append(&ids, &vectors)?;
-            flat.add(&ids, &vectors)?;
-        }
-        if !extra.is_empty() {
-            store.remove(&extra)?;
-            flat.remove(&extra)?;
-        }
-        if compaction_due(&store) {
-            store.compact()?;
-        }
-        let ids = flat.ids().to_vec();
-        let owners = ids.iter().map(|t| owners[t]).collect();
-        let report = FilesReport { from_files, appended: missing.len(), tombstoned: extra.len(), discarded };
-        let loaded = Loaded { ids, owners, vectors: flat.vectors().to_vec(), report };
-        Ok((FaceFiles { store: Arc::new(Mutex::new(store)) }, loaded))
+            Err(e) => return Err(e),
+        };
+        report.discarded = discarded;
+        Ok((FaceFiles { store: Arc::new(Mutex::new(store)) }, gallery, report))
     }
 
     /// Persists newly enrolled templates (`vectors` row-major); see the module doc for
@@ -147,25 +136,87 @@ impl FaceFiles {
     }
 }
 
-/// Opens and replays the files; files that fail verification are deleted (an empty store
-/// is returned with the reason). I/O errors are returned: they say nothing about the files.
-fn read_or_discard(dir: &Path, dim: usize) -> Result<(SegmentStore, FlatIndex, Option<String>)> {
-    let read = || -> epatrol_engine::Result<(SegmentStore, FlatIndex)> {
-        let store = SegmentStore::open(dir, dim)?;
-        let mut flat = FlatIndex::try_new(dim)?;
-        store.replay(&mut flat)?;
-        Ok((store, flat))
-    };
-    match read() {
-        Ok((s, f)) => Ok((s, f, None)),
+/// Opens the files; files that fail verification are deleted (an empty store is
+/// returned with the reason). I/O errors are returned: they say nothing about the files.
+fn open_or_discard(dir: &Path, dim: usize) -> Result<(SegmentStore, Option<String>)> {
+    match SegmentStore::open(dir, dim) {
+        Ok(s) => Ok((s, None)),
         Err(e @ (EngineError::Corrupt { .. } | EngineError::Invalid(_))) => {
             let reason = e.to_string();
             tracing::warn!(dir = %dir.display(), error = %reason, "face index files discarded; rewriting them from the catalog");
             fs::remove_dir_all(dir).map_err(EngineError::from)?;
-            Ok((SegmentStore::open(dir, dim)?, FlatIndex::try_new(dim)?, Some(reason)))
+            Ok((SegmentStore::open(dir, dim)?, Some(reason)))
         }
         Err(e) => Err(ApiError::Engine(e)),
     }
+}
+
+/// Makes the files hold exactly the catalog's templates: appends what they lack (from
+/// the catalog), tombstones what the catalog no longer has, merges when due.
+async fn mend(
+    store: &mut SegmentStore,
+    catalog: &Catalog,
+    model: &str,
+    owners: &HashMap<u64, i64>,
+) -> Result<FilesReport> {
+    let dim = store.dim();
+    // the ids a replay ends with (segments add, tombstone lists remove, in order)
+    let mut live = HashSet::new();
+    for f in store.files() {
+        if f.is_segment() {
+            live.extend(f.ids().iter().copied());
+        } else {
+            f.ids().iter().for_each(|t| {
+                live.remove(t);
+            });
+        }
+    }
+    let extra: Vec<u64> = live.iter().copied().filter(|t| !owners.contains_key(t)).collect();
+    let missing: HashSet<u64> = owners.keys().copied().filter(|t| !live.contains(t)).collect();
+    if !missing.is_empty() {
+        let mut ids = Vec::with_capacity(missing.len());
+        let mut vectors = Vec::with_capacity(missing.len() * dim);
+        for row in catalog.templates("face", model).await? {
+            if missing.contains(&(row.id as u64)) {
+                ids.push(row.id as u64);
+                vectors.extend(decode_f32(&row.data, dim)?);
+            }
+        }
+        store.append(&ids, &vectors)?;
+    }
+    store.remove(&extra)?;
+    if compaction_due(store) {
+        store.compact()?;
+    }
+    Ok(FilesReport { from_files: live.len(), appended: missing.len(), tombstoned: extra.len(), discarded: None })
+}
+
+/// Rows sampled from the files to fit int8 scales on the whole population at once.
+pub const SAMPLE_ROWS: usize = 100_000;
+
+/// Replays the (mended) files into a new gallery.
+fn load(
+    store: &SegmentStore,
+    owners: &HashMap<u64, i64>,
+    make: &impl Fn(&[f32]) -> Result<Gallery>,
+) -> Result<Gallery> {
+    let dim = store.dim();
+    let segments = || store.files().iter().filter(|f| f.is_segment());
+    let rows: usize = segments().map(|f| f.ids().len()).sum();
+    let step = rows.div_ceil(SAMPLE_ROWS).max(1);
+    let sample: Vec<f32> =
+        segments().flat_map(|f| f.vectors().chunks_exact(dim)).step_by(step).flatten().copied().collect();
+    let mut gallery = make(&sample)?;
+    for f in store.files() {
+        if f.is_segment() {
+            // rows the catalog no longer has are tombstoned further on (-1: nobody)
+            let subjects: Vec<i64> = f.ids().iter().map(|t| owners.get(t).copied().unwrap_or(-1)).collect();
+            gallery.add_segment(f, &subjects)?;
+        } else {
+            gallery.remove(f.ids())?;
+        }
+    }
+    Ok(gallery)
 }
 
 /// See [`TAIL_SHARE`]: entries (vectors or tombstones) after the first file against its own.

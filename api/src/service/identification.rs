@@ -204,15 +204,17 @@ impl IdentificationService {
             .clone()
             .ok_or_else(|| ApiError::Engine(EngineError::Invalid(format!("model {name} has no calibration"))))?;
         let dim = faces.embedder().dim();
-        let mut gallery = match index {
-            FaceIndex::Exact => Gallery::exact(dim),
-            FaceIndex::Int8 => Gallery::int8(dim)?,
+        // int8 scales are fitted on a sample of the whole enrolled population at once
+        let make = |sample: &[f32]| -> Result<Gallery> {
+            Ok(match index {
+                FaceIndex::Exact => Gallery::exact(dim),
+                FaceIndex::Int8 if sample.is_empty() => Gallery::int8(dim)?,
+                FaceIndex::Int8 => Gallery::int8_trained(dim, sample)?,
+            })
         };
-        // one batch, so int8 scales are fitted on the whole enrolled population
-        let (face_files, loaded) = FaceFiles::open(&catalog, data_dir, &name, dim).await?;
-        gallery.add(&loaded.ids, &loaded.owners, &loaded.vectors)?;
-        if loaded.report != FilesReport::default() {
-            tracing::info!(report = ?loaded.report, "face index files loaded");
+        let (face_files, gallery, face_files_report) = FaceFiles::open(&catalog, data_dir, &name, dim, make).await?;
+        if face_files_report != FilesReport::default() {
+            tracing::info!(report = ?face_files_report, "face index files loaded");
         }
         let fingers = FingerSide::open(&catalog).await?;
         let face_gallery = Arc::new(RwLock::new(gallery));
@@ -222,7 +224,7 @@ impl IdentificationService {
             face_compactor: Compactor::new(Arc::clone(&face_gallery), "face"),
             face_gallery,
             face_files,
-            face_files_report: loaded.report,
+            face_files_report,
             calibration,
             fingers,
             writes: tokio::sync::Mutex::new(()),

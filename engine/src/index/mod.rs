@@ -16,6 +16,7 @@ mod ivf;
 mod kmeans;
 mod qflat;
 mod quant;
+mod rows;
 mod segment;
 mod store;
 mod topk;
@@ -28,6 +29,8 @@ pub use qflat::QuantFlatIndex;
 pub use quant::{Int8Scales, QuantKind};
 pub use segment::{SegmentFile, SegmentStore};
 pub use topk::TopK;
+
+use std::sync::Arc;
 
 use crate::{EngineError, Result};
 
@@ -52,6 +55,11 @@ pub trait GalleryIndex: Send + Sync {
     }
     /// Adds n = ids.len() vectors; `vectors.len() == n * dim`. Re-adding an existing id replaces it.
     fn add(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()>;
+    /// Adds a segment file's vectors ([`SegmentStore`]); indexes that re-rank from exact
+    /// rows may read them from the file's mapping instead of copying (the default copies).
+    fn add_segment(&mut self, file: &Arc<SegmentFile>) -> Result<()> {
+        self.add(file.ids(), file.vectors())
+    }
     /// Removes ids; returns how many were present.
     fn remove(&mut self, ids: &[u64]) -> Result<usize>;
     /// Searches n = queries.len()/dim queries; per query the top-k hits, best first.

@@ -2,12 +2,13 @@
 //! shortlist per query with exact f32 inner products.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::quant::{Int8Scales, QuantKind};
 use super::store::{CodeStore, encode_queries};
-use super::{GalleryIndex, Hit, TopK, check_add, check_dim, check_queries, flat::merge_shards};
+use super::{GalleryIndex, Hit, SegmentFile, TopK, check_add, check_dim, check_queries, flat::merge_shards};
 use crate::Result;
 use crate::vector::Isa;
 
@@ -118,6 +119,39 @@ impl QuantFlatIndex {
         (store, pos)
     }
 
+    /// Adds rows, copied for the re-rank, or read from `file`'s mapping when given (then
+    /// `ids` and `vectors` are that file's).
+    fn add_rows(&mut self, ids: &[u64], vectors: &[f32], file: Option<&Arc<SegmentFile>>) -> Result<()> {
+        check_add(self.dim, ids, vectors)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.generation += 1;
+        if self.kind == QuantKind::Int8 && self.scales.is_none() {
+            self.scales = Some(Int8Scales::train(vectors, self.dim));
+            self.fitted_on = ids.len();
+        }
+        let mut scratch = Vec::new();
+        for (row, (&id, v)) in ids.iter().zip(vectors.chunks_exact(self.dim)).enumerate() {
+            if let Some(old) = self.pos.get(&id) {
+                self.store.kill(*old);
+            }
+            let slot = match file {
+                Some(f) => self.store.push_mapped(id, f, row, self.scales.as_ref(), &mut scratch),
+                None => self.store.push(id, v, self.scales.as_ref(), &mut scratch),
+            };
+            self.pos.insert(id, slot);
+        }
+        if self.kind == QuantKind::Int8
+            && self.fitted_on < REFIT_UNTIL
+            && self.pos.len() >= REFIT_GROWTH * self.fitted_on
+        {
+            self.refit();
+        }
+        self.maybe_compact();
+        Ok(())
+    }
+
     fn shortlist(&self, k: usize) -> usize {
         self.rerank.unwrap_or((4 * k).max(32)).max(k)
     }
@@ -133,31 +167,11 @@ impl GalleryIndex for QuantFlatIndex {
     }
 
     fn add(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        check_add(self.dim, ids, vectors)?;
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.generation += 1;
-        if self.kind == QuantKind::Int8 && self.scales.is_none() {
-            self.scales = Some(Int8Scales::train(vectors, self.dim));
-            self.fitted_on = ids.len();
-        }
-        let mut scratch = Vec::new();
-        for (&id, v) in ids.iter().zip(vectors.chunks_exact(self.dim)) {
-            if let Some(old) = self.pos.get(&id) {
-                self.store.kill(*old);
-            }
-            let slot = self.store.push(id, v, self.scales.as_ref(), &mut scratch);
-            self.pos.insert(id, slot);
-        }
-        if self.kind == QuantKind::Int8
-            && self.fitted_on < REFIT_UNTIL
-            && self.pos.len() >= REFIT_GROWTH * self.fitted_on
-        {
-            self.refit();
-        }
-        self.maybe_compact();
-        Ok(())
+        self.add_rows(ids, vectors, None)
+    }
+
+    fn add_segment(&mut self, file: &Arc<SegmentFile>) -> Result<()> {
+        self.add_rows(file.ids(), file.vectors(), Some(file))
     }
 
     fn remove(&mut self, ids: &[u64]) -> Result<usize> {

@@ -17,6 +17,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -207,7 +208,8 @@ fn write_atomic(dir: &Path, name: &str, header: Header, ids: &[u64], vectors: &[
 pub struct SegmentStore {
     dir: PathBuf,
     dim: usize,
-    files: Vec<SegmentFile>,
+    /// Shared with indexes that re-rank from the mapped rows ([`GalleryIndex::add_segment`]).
+    files: Vec<Arc<SegmentFile>>,
     next_seq: u64,
 }
 
@@ -251,16 +253,16 @@ impl SegmentStore {
                     f.header.dim
                 )));
             }
-            files.push(f);
+            files.push(Arc::new(f));
         }
-        files.sort_by_key(SegmentFile::seq);
+        files.sort_by_key(|f| f.seq());
         // A compacted segment supersedes everything up to its base.
         let base = files.iter().map(|f| f.header.base).max().unwrap_or(0);
         let (old, live): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.seq() <= base);
         for f in old {
             fs::remove_file(f.path())?;
         }
-        let next_seq = live.last().map_or(base, SegmentFile::seq) + 1;
+        let next_seq = live.last().map_or(base, |f| f.seq()) + 1;
         Ok(SegmentStore { dir, dim, files: live, next_seq })
     }
 
@@ -270,7 +272,7 @@ impl SegmentStore {
     }
 
     /// The verified files in replay order.
-    pub fn files(&self) -> &[SegmentFile] {
+    pub fn files(&self) -> &[Arc<SegmentFile>] {
         &self.files
     }
 
@@ -279,7 +281,7 @@ impl SegmentStore {
         let name = if kind == KIND_SEGMENT { format!("seg-{seq:012}.eps") } else { format!("tomb-{seq:012}.ept") };
         let header = Header { kind, seq, base, dim: self.dim as u32, count: ids.len() as u64 };
         let path = write_atomic(&self.dir, &name, header, ids, vectors)?;
-        self.files.push(SegmentFile::open(&path)?);
+        self.files.push(Arc::new(SegmentFile::open(&path)?));
         self.next_seq += 1;
         Ok(())
     }
@@ -301,7 +303,8 @@ impl SegmentStore {
         self.write(KIND_TOMBS, 0, ids, &[])
     }
 
-    /// Replays every file, in order, into `index` (which should be empty).
+    /// Replays every file, in order, into `index` (which should be empty); segments go in
+    /// by [`GalleryIndex::add_segment`], so an index may keep reading their mapped rows.
     pub fn replay(&self, index: &mut dyn GalleryIndex) -> Result<()> {
         if index.dim() != self.dim {
             return Err(EngineError::Invalid(format!(
@@ -312,7 +315,7 @@ impl SegmentStore {
         }
         for f in &self.files {
             if f.is_segment() {
-                index.add(f.ids(), f.vectors())?;
+                index.add_segment(f)?;
             } else {
                 index.remove(f.ids())?;
             }
@@ -324,7 +327,7 @@ impl SegmentStore {
     /// Safe to interrupt: until the new segment is renamed into place the old files are
     /// authoritative; after, `open` deletes whatever the old files left behind.
     pub fn compact(&mut self) -> Result<()> {
-        if self.files.len() <= 1 && self.files.iter().all(SegmentFile::is_segment) {
+        if self.files.len() <= 1 && self.files.iter().all(|f| f.is_segment()) {
             return Ok(());
         }
         let mut live = FlatIndex::try_new(self.dim)?;
@@ -332,10 +335,9 @@ impl SegmentStore {
         let base = self.next_seq - 1;
         let old = std::mem::take(&mut self.files);
         self.write(KIND_SEGMENT, base, live.ids(), live.vectors())?;
+        // (an index may still map a deleted file: the mapping keeps its pages)
         for f in old {
-            let p = f.path().to_path_buf();
-            drop(f);
-            fs::remove_file(p)?;
+            fs::remove_file(f.path())?;
         }
         Ok(())
     }

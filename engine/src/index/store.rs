@@ -1,9 +1,12 @@
 //! Blocked code storage with slot ids, tombstones and f32 vectors for re-ranking.
 //! One `CodeStore` is a flat index's whole gallery or one IVF list.
 
-use super::TopK;
+use std::sync::Arc;
+
 use super::hugevec::HugeVec;
 use super::quant::{Int8Scales, QuantKind, put_f16, put_int8};
+use super::rows::Rows;
+use super::{SegmentFile, TopK};
 use crate::vector::{
     self, Isa,
     blocked::{BLOCK, CODE_BIAS},
@@ -35,8 +38,8 @@ pub(crate) struct CodeStore {
     pub ids: Vec<u64>,
     pub live: Vec<bool>,
     pub dead: usize,
-    /// Slot-major f32 vectors for the exact re-rank.
-    pub exact: Vec<f32>,
+    /// The f32 row of each slot for the exact re-rank (copied or mapped).
+    pub rows: Rows,
 }
 
 /// Bytes of codes scored per tile: half of a 512 KiB L2, so the tile stays there while
@@ -53,7 +56,7 @@ impl CodeStore {
             QuantKind::Int8 => (dim.next_multiple_of(4), Codes::Int8(HugeVec::new())),
             QuantKind::F16 => (dim, Codes::F16(HugeVec::new())),
         };
-        CodeStore { dim, dp, codes, ids: Vec::new(), live: Vec::new(), dead: 0, exact: Vec::new() }
+        CodeStore { dim, dp, codes, ids: Vec::new(), live: Vec::new(), dead: 0, rows: Rows::new(dim) }
     }
 
     /// Slots in use (live + dead).
@@ -77,8 +80,27 @@ impl CodeStore {
         self.ids.len().div_ceil(BLOCK)
     }
 
-    /// Appends one vector; returns its slot.
+    /// Appends one vector, copying it for the re-rank; returns its slot.
     pub fn push(&mut self, id: u64, v: &[f32], scales: Option<&Int8Scales>, scratch: &mut Vec<i8>) -> usize {
+        self.rows.push_owned(v);
+        self.push_code(id, v, scales, scratch)
+    }
+
+    /// Appends row `row` of a segment file, re-ranked from the mapping; returns its slot.
+    pub fn push_mapped(
+        &mut self,
+        id: u64,
+        file: &Arc<SegmentFile>,
+        row: usize,
+        scales: Option<&Int8Scales>,
+        scratch: &mut Vec<i8>,
+    ) -> usize {
+        self.rows.push_mapped(file, row);
+        self.push_code(id, &file.vectors()[row * self.dim..(row + 1) * self.dim], scales, scratch)
+    }
+
+    /// Encodes `v` into the next slot (the caller has placed its row).
+    fn push_code(&mut self, id: u64, v: &[f32], scales: Option<&Int8Scales>, scratch: &mut Vec<i8>) -> usize {
         let slot = self.ids.len();
         let r = slot % BLOCK;
         match &mut self.codes {
@@ -104,7 +126,6 @@ impl CodeStore {
         }
         self.ids.push(id);
         self.live.push(true);
-        self.exact.extend_from_slice(v);
         slot
     }
 
@@ -115,7 +136,7 @@ impl CodeStore {
     }
 
     pub fn exact_row(&self, slot: usize) -> &[f32] {
-        &self.exact[slot * self.dim..(slot + 1) * self.dim]
+        self.rows.get(slot)
     }
 
     /// Scans blocks `[b0, b1)` for all `nq` queries and offers live slots to each
@@ -178,21 +199,24 @@ impl CodeStore {
         }
     }
 
-    /// Drops dead slots, re-packing codes (rebuilds from the exact vectors).
+    /// Drops dead slots, re-packing codes (rebuilds from the exact vectors; mapped rows
+    /// stay mapped).
     pub fn compacted(&self, kind: QuantKind, scales: Option<&Int8Scales>) -> CodeStore {
         let mut s = CodeStore::new(kind, self.dim);
         let mut scratch = Vec::new();
         for slot in 0..self.slots() {
             if self.live[slot] {
-                s.push(self.ids[slot], self.exact_row(slot), scales, &mut scratch);
+                s.rows.push_from(&self.rows, slot);
+                s.push_code(self.ids[slot], self.exact_row(slot), scales, &mut scratch);
             }
         }
         s
     }
 
-    /// Resident bytes: codes + exact vectors + ids + live flags.
+    /// Resident bytes: codes + copied re-rank rows and the row table + ids + live flags
+    /// (rows read from mapped segments are page cache, not counted).
     pub fn bytes(&self) -> usize {
-        self.code_bytes() + 4 * self.exact.len() + 8 * self.ids.len() + self.live.len()
+        self.code_bytes() + self.rows.bytes() + 8 * self.ids.len() + self.live.len()
     }
 }
 

@@ -61,6 +61,51 @@ fn add_remove_reopen_round_trip_and_compact() {
 }
 
 #[test]
+fn quantized_index_re_ranks_from_the_mapped_segments() {
+    // Same answers as from copies, without the f32 rows resident; still right after the
+    // store's compaction deleted the files the index maps, and after the index's own
+    // compaction (rows stay mapped).
+    let dir = tempfile::tempdir().unwrap();
+    let (n, dim) = (3000, 64);
+    let data = unit_vectors(n, dim, 21);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let mut store = SegmentStore::open(dir.path(), dim).unwrap();
+    store.append(&ids[..2000], &data[..2000 * dim]).unwrap();
+    store.append(&ids[2000..], &data[2000 * dim..]).unwrap();
+    let removed: Vec<u64> = (0..1600).step_by(2).collect();
+    store.remove(&removed).unwrap();
+    let mut copied = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
+    copied.add(&ids, &data).unwrap();
+    copied.remove(&removed).unwrap();
+    for kind in [QuantKind::Int8, QuantKind::F16] {
+        let mut mapped = QuantFlatIndex::new(kind, dim).unwrap();
+        store.replay(&mut mapped).unwrap();
+        let mut reference = QuantFlatIndex::new(kind, dim).unwrap();
+        reference.add(&ids, &data).unwrap();
+        reference.remove(&removed).unwrap();
+        let probes = unit_vectors(20, dim, 22);
+        let want = reference.search(&probes, 10).unwrap();
+        assert_eq!(mapped.search(&probes, 10).unwrap(), want, "{kind:?}");
+        // codes + row table only: the f32 rows (4 * dim bytes each) are not resident
+        assert!(mapped.bytes() + 4 * dim * n <= reference.bytes() + 16 * n, "{kind:?}");
+        if kind == QuantKind::Int8 {
+            assert_eq!(want, copied.search(&probes, 10).unwrap());
+        }
+    }
+    let mut mapped = QuantFlatIndex::new(QuantKind::Int8, dim).unwrap();
+    store.replay(&mut mapped).unwrap();
+    let probes = unit_vectors(20, dim, 23);
+    let want = copied.search(&probes, 10).unwrap();
+    store.compact().unwrap();
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "old files deleted");
+    assert_eq!(mapped.search(&probes, 10).unwrap(), want, "after the files were deleted");
+    mapped.compact();
+    assert_eq!(mapped.slots(), n - removed.len());
+    assert!(mapped.bytes() + 4 * dim * (n - removed.len()) <= copied.bytes());
+    assert_eq!(mapped.search(&probes, 10).unwrap(), want, "after the index's compaction");
+}
+
+#[test]
 fn segments_are_mmapped_in_place_and_aligned() {
     let dir = tempfile::tempdir().unwrap();
     let data = unit_vectors(5, DIM, 2);
