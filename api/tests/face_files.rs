@@ -9,17 +9,9 @@ use std::process::Command;
 use epatrol_api::service::face_files::FilesReport;
 use epatrol_api::service::{IdentificationService, Probe};
 use epatrol_store::Catalog;
-use epatrol_store::catalog::{Flags, NewSubject};
 
-fn orl() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/faces/orl");
-    assert!(p.is_dir(), "{} missing: tests need ../shared beside the repo", p.display());
-    p
-}
-
-fn probe(path: &Path) -> Probe {
-    Probe { label: path.display().to_string(), bytes: std::fs::read(path).unwrap() }
-}
+mod people;
+use people::{orl, probe, subject};
 
 /// A catalog with `n` synthetic face templates (real SQLite, `epatrol bench gallery`).
 fn synthetic_catalog(data: &Path, n: usize) {
@@ -36,15 +28,7 @@ fn synthetic_catalog(data: &Path, n: usize) {
 /// identified as them.
 async fn open_and_enroll(data: &Path) -> IdentificationService {
     let svc = IdentificationService::open(data, None).await.unwrap();
-    let person = NewSubject {
-        external_id: "REAL-1".into(),
-        surname: "Real".into(),
-        given_name: "Person".into(),
-        patronymic: String::new(),
-        date_of_birth: "1980-01-01".into(),
-        address: String::new(),
-        flags: Flags::default(),
-    };
+    let person = subject("REAL-1");
     let photos: Vec<Probe> = (1..=2).map(|i| probe(&orl().join(format!("s9/{i}.pgm")))).collect();
     svc.enroll(&person, &photos, "test").await.unwrap();
     svc

@@ -9,14 +9,13 @@ use epatrol_api::ApiError;
 use epatrol_api::service::{IdentificationService, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
+mod people;
+use people::probe;
+
 fn datasets() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
     assert!(p.is_dir(), "{} missing: tests need ../shared beside the repo", p.display());
     p
-}
-
-fn probe(path: &Path) -> Probe {
-    Probe { label: path.display().to_string(), bytes: std::fs::read(path).unwrap() }
 }
 
 fn person(n: usize, flags: Flags) -> NewSubject {

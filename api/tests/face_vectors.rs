@@ -2,14 +2,11 @@
 //! gen_vectors.py `.npy` layout it writes, and `epatrol bench index` reading it (rank-1
 //! per row for the `first` split, per subject through gallery_ids.npy for `multi`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn orl() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/faces/orl");
-    assert!(p.is_dir(), "{} missing: tests need ../shared beside the repo", p.display());
-    p
-}
+mod people;
+use people::orl;
 
 fn epatrol(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_epatrol")).args(args).output().unwrap()

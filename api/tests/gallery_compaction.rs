@@ -5,7 +5,6 @@
 //! the person is identified the same way before and after. Fingers: the same through the
 //! finger gallery, rebuilt from ISO/IEC 19794-2 records in the catalog.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,29 +14,10 @@ use epatrol_engine::finger::iso19794::{View, encode_iso2005};
 use epatrol_engine::finger::quality::Quality;
 use epatrol_engine::finger::{Extracted, synth};
 use epatrol_store::Catalog;
-use epatrol_store::catalog::{Flags, NewSubject, NewTemplate};
+use epatrol_store::catalog::{NewSubject, NewTemplate};
 
-fn orl() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/faces/orl");
-    assert!(p.is_dir(), "{} missing: tests need ../shared beside the repo", p.display());
-    p
-}
-
-fn subject(external_id: &str) -> NewSubject {
-    NewSubject {
-        external_id: external_id.into(),
-        surname: "Real".into(),
-        given_name: "Person".into(),
-        patronymic: String::new(),
-        date_of_birth: "1980-01-01".into(),
-        address: String::new(),
-        flags: Flags::default(),
-    }
-}
-
-fn probe(path: &Path) -> Probe {
-    Probe { label: path.display().to_string(), bytes: std::fs::read(path).unwrap() }
-}
+mod people;
+use people::{orl, probe, subject};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_many_people_compacts_the_face_index_in_the_background() {
