@@ -8,6 +8,7 @@ use std::process::Command;
 
 use epatrol_api::service::face_files::FilesReport;
 use epatrol_api::service::{IdentificationService, Probe};
+use epatrol_engine::index::SegmentStore;
 use epatrol_store::Catalog;
 
 mod people;
@@ -86,7 +87,9 @@ async fn restart_reads_the_files_and_mends_what_the_catalog_changed() {
 async fn corrupted_or_torn_files_are_rewritten_from_the_catalog() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_catalog(dir.path(), 40);
-    drop(open_and_enroll(dir.path()).await);
+    let svc = open_and_enroll(dir.path()).await;
+    let dim = svc.extract_faces(&[probe(&orl().join("s9/6.pgm"))])[0].as_ref().unwrap().embedding.len();
+    drop(svc);
 
     // one flipped byte in a segment's vectors
     let seg = segment_files(dir.path()).pop().expect("a segment file");
@@ -108,6 +111,20 @@ async fn corrupted_or_torn_files_are_rewritten_from_the_catalog() {
     let svc = IdentificationService::open(dir.path(), None).await.unwrap();
     let report = svc.face_files().0.clone();
     assert!(report.discarded.as_deref().is_some_and(|r| r.contains("length")), "{report:?}");
+    assert_eq!((report.from_files, report.appended), (0, 42));
+    identifies_the_person(&svc).await;
+    drop(svc);
+
+    // files that verify but do not replay (an id stored twice): rewritten as well
+    let model_dir = segment_files(dir.path())[0].parent().unwrap().to_path_buf();
+    let mut store = SegmentStore::open(&model_dir, dim).unwrap();
+    let f = &store.files()[0];
+    let (id, row) = (f.ids()[0], f.vectors()[..dim].to_vec());
+    store.append(&[id], &row).unwrap();
+    drop(store);
+    let svc = IdentificationService::open(dir.path(), None).await.unwrap();
+    let report = svc.face_files().0.clone();
+    assert!(report.discarded.as_deref().is_some_and(|r| r.contains("already in the gallery")), "{report:?}");
     assert_eq!((report.from_files, report.appended), (0, 42));
     identifies_the_person(&svc).await;
     drop(svc);

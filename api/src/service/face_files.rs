@@ -76,22 +76,22 @@ impl FaceFiles {
             catalog.template_owners("face", model).await?.into_iter().map(|(t, s)| (t as u64, s)).collect();
         let (mut store, mut discarded) = open_or_discard(&dir, dim)?;
         let mut report = mend(&mut store, catalog, model, &owners).await?;
-        let gallery = match load(&store, &owners, &make) {
-            Ok(g) => g,
-            Err(e @ (ApiError::Engine(EngineError::Invalid(_)) | ApiError::Engine(EngineError::Corrupt { .. }))) => {
+        let mut gallery = make(&sample(&store))?;
+        match replay(&store, &owners, &mut gallery) {
+            Ok(()) => {}
+            Err(e @ (EngineError::Invalid(_) | EngineError::Corrupt { .. })) => {
                 // files that verify but do not replay (an id stored twice): start over
                 let reason = e.to_string();
-                tracing::warn!(dir = %dir.display(), error = %reason, "face index files discarded; rewriting them from the catalog");
                 drop(store);
-                fs::remove_dir_all(&dir).map_err(EngineError::from)?;
-                store = SegmentStore::open(&dir, dim)?;
+                store = discard(&dir, dim, &reason)?;
                 discarded = Some(reason);
                 report = mend(&mut store, catalog, model, &owners).await?;
                 report.from_files = 0;
-                load(&store, &owners, &make)?
+                gallery = make(&sample(&store))?;
+                replay(&store, &owners, &mut gallery)?;
             }
-            Err(e) => return Err(e),
-        };
+            Err(e) => return Err(e.into()),
+        }
         report.discarded = discarded;
         Ok((FaceFiles { store: Arc::new(Mutex::new(store)) }, gallery, report))
     }
@@ -143,12 +143,17 @@ fn open_or_discard(dir: &Path, dim: usize) -> Result<(SegmentStore, Option<Strin
         Ok(s) => Ok((s, None)),
         Err(e @ (EngineError::Corrupt { .. } | EngineError::Invalid(_))) => {
             let reason = e.to_string();
-            tracing::warn!(dir = %dir.display(), error = %reason, "face index files discarded; rewriting them from the catalog");
-            fs::remove_dir_all(dir).map_err(EngineError::from)?;
-            Ok((SegmentStore::open(dir, dim)?, Some(reason)))
+            Ok((discard(dir, dim, &reason)?, Some(reason)))
         }
         Err(e) => Err(ApiError::Engine(e)),
     }
+}
+
+/// Deletes the files (saying why in the log) and opens an empty store in their place.
+fn discard(dir: &Path, dim: usize, reason: &str) -> Result<SegmentStore> {
+    tracing::warn!(dir = %dir.display(), error = %reason, "face index files discarded; rewriting them from the catalog");
+    fs::remove_dir_all(dir).map_err(EngineError::from)?;
+    Ok(SegmentStore::open(dir, dim)?)
 }
 
 /// Makes the files hold exactly the catalog's templates: appends what they lack (from
@@ -192,21 +197,19 @@ async fn mend(
 }
 
 /// Rows sampled from the files to fit int8 scales on the whole population at once.
-pub const SAMPLE_ROWS: usize = 100_000;
+const SAMPLE_ROWS: usize = 100_000;
 
-/// Replays the (mended) files into a new gallery.
-fn load(
-    store: &SegmentStore,
-    owners: &HashMap<u64, i64>,
-    make: &impl Fn(&[f32]) -> Result<Gallery>,
-) -> Result<Gallery> {
+/// Up to [`SAMPLE_ROWS`] stored vectors spread over all segment files (row-major).
+fn sample(store: &SegmentStore) -> Vec<f32> {
     let dim = store.dim();
     let segments = || store.files().iter().filter(|f| f.is_segment());
     let rows: usize = segments().map(|f| f.ids().len()).sum();
     let step = rows.div_ceil(SAMPLE_ROWS).max(1);
-    let sample: Vec<f32> =
-        segments().flat_map(|f| f.vectors().chunks_exact(dim)).step_by(step).flatten().copied().collect();
-    let mut gallery = make(&sample)?;
+    segments().flat_map(|f| f.vectors().chunks_exact(dim)).step_by(step).flatten().copied().collect()
+}
+
+/// Replays the (mended) files into an empty gallery.
+fn replay(store: &SegmentStore, owners: &HashMap<u64, i64>, gallery: &mut Gallery) -> epatrol_engine::Result<()> {
     for f in store.files() {
         if f.is_segment() {
             // rows the catalog no longer has are tombstoned further on (-1: nobody)
@@ -216,7 +219,7 @@ fn load(
             gallery.remove(f.ids())?;
         }
     }
-    Ok(gallery)
+    Ok(())
 }
 
 /// See [`TAIL_SHARE`]: entries (vectors or tombstones) after the first file against its own.
