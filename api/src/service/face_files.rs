@@ -61,7 +61,7 @@ pub fn dir_for(data_dir: &Path, model: &str) -> PathBuf {
 impl FaceFiles {
     /// Opens (creating, mending or rewriting) the files of `model` and loads every face
     /// template the catalog holds for it into the gallery `make` builds from a training
-    /// sample of the stored vectors (row-major, at most [`SAMPLE_ROWS`]; empty when there
+    /// sample of the stored vectors (row-major, at most `SAMPLE_ROWS`; empty when there
     /// are none). The gallery's index may re-rank from the files' mappings
     /// ([`Gallery::add_segment`]).
     pub async fn open(
