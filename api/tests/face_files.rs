@@ -83,6 +83,16 @@ async fn restart_reads_the_files_and_mends_what_the_catalog_changed() {
     assert!(r.candidates.iter().all(|c| c.external_id != "REAL-1"), "deleted person still in the gallery");
 }
 
+/// Restarts the service on damaged files: they must be reported as discarded (`why` in
+/// the reason), all `templates` rewritten from the catalog, and the person still found.
+async fn reopens_rewritten(data: &Path, why: &str, templates: usize) {
+    let svc = IdentificationService::open(data, None).await.unwrap();
+    let report = svc.face_files().0.clone();
+    assert!(report.discarded.as_deref().is_some_and(|r| r.contains(why)), "{report:?}");
+    assert_eq!((report.from_files, report.appended), (0, templates));
+    identifies_the_person(&svc).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupted_or_torn_files_are_rewritten_from_the_catalog() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,23 +107,13 @@ async fn corrupted_or_torn_files_are_rewritten_from_the_catalog() {
     let mid = bytes.len() - 100;
     bytes[mid] ^= 0x40;
     std::fs::write(&seg, &bytes).unwrap();
-    let svc = IdentificationService::open(dir.path(), None).await.unwrap();
-    let report = svc.face_files().0.clone();
-    assert!(report.discarded.as_deref().is_some_and(|r| r.contains("checksum")), "{report:?}");
-    assert_eq!((report.from_files, report.appended), (0, 42));
-    identifies_the_person(&svc).await;
-    drop(svc);
+    reopens_rewritten(dir.path(), "checksum", 42).await;
 
     // a torn write: the segment cut short
     let seg = segment_files(dir.path()).pop().expect("a segment file");
     let len = std::fs::metadata(&seg).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 512).unwrap();
-    let svc = IdentificationService::open(dir.path(), None).await.unwrap();
-    let report = svc.face_files().0.clone();
-    assert!(report.discarded.as_deref().is_some_and(|r| r.contains("length")), "{report:?}");
-    assert_eq!((report.from_files, report.appended), (0, 42));
-    identifies_the_person(&svc).await;
-    drop(svc);
+    reopens_rewritten(dir.path(), "length", 42).await;
 
     // files that verify but do not replay (an id stored twice): rewritten as well
     let model_dir = segment_files(dir.path())[0].parent().unwrap().to_path_buf();
@@ -122,12 +122,7 @@ async fn corrupted_or_torn_files_are_rewritten_from_the_catalog() {
     let (id, row) = (f.ids()[0], f.vectors()[..dim].to_vec());
     store.append(&[id], &row).unwrap();
     drop(store);
-    let svc = IdentificationService::open(dir.path(), None).await.unwrap();
-    let report = svc.face_files().0.clone();
-    assert!(report.discarded.as_deref().is_some_and(|r| r.contains("already in the gallery")), "{report:?}");
-    assert_eq!((report.from_files, report.appended), (0, 42));
-    identifies_the_person(&svc).await;
-    drop(svc);
+    reopens_rewritten(dir.path(), "already in the gallery", 42).await;
 
     // and the rewritten files are whole again
     let svc = IdentificationService::open(dir.path(), None).await.unwrap();

@@ -165,17 +165,7 @@ async fn mend(
     owners: &HashMap<u64, i64>,
 ) -> Result<FilesReport> {
     let dim = store.dim();
-    // the ids a replay ends with (segments add, tombstone lists remove, in order)
-    let mut live = HashSet::new();
-    for f in store.files() {
-        if f.is_segment() {
-            live.extend(f.ids().iter().copied());
-        } else {
-            f.ids().iter().for_each(|t| {
-                live.remove(t);
-            });
-        }
-    }
+    let live = store.live_ids();
     let extra: Vec<u64> = live.iter().copied().filter(|t| !owners.contains_key(t)).collect();
     let missing: HashSet<u64> = owners.keys().copied().filter(|t| !live.contains(t)).collect();
     if !missing.is_empty() {

@@ -1,8 +1,9 @@
 //! Enrolment and 1:N identification: engine templates + catalog records + audit.
 //!
 //! The in-memory face gallery is derived state: loaded at start from its segment files
-//! (`face_files`), which are checked against the catalog, the source of truth. Enrolment extracts every template first and writes
-//! the subject and all templates in one transaction, so a bad image changes nothing.
+//! (`face_files`), which are checked against the catalog, the source of truth. Enrolment
+//! extracts every template first and writes the subject and all templates in one
+//! transaction, so a bad image changes nothing.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};

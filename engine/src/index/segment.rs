@@ -14,6 +14,7 @@
 //!   files with `seq <= base` are superseded and deleted (also if a crash interrupted
 //!   that deletion).
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -301,6 +302,22 @@ impl SegmentStore {
             return Ok(());
         }
         self.write(KIND_TOMBS, 0, ids, &[])
+    }
+
+    /// The ids a replay ends with (segments add, tombstone lists remove, in order),
+    /// without touching the vectors.
+    pub fn live_ids(&self) -> HashSet<u64> {
+        let mut live = HashSet::new();
+        for f in &self.files {
+            if f.is_segment() {
+                live.extend(f.ids().iter().copied());
+            } else {
+                for t in f.ids() {
+                    live.remove(t);
+                }
+            }
+        }
+        live
     }
 
     /// Replays every file, in order, into `index` (which should be empty); segments go in

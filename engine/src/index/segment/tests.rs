@@ -39,6 +39,8 @@ fn add_remove_reopen_round_trip_and_compact() {
     }
     assert_eq!(contents(&reopen(dir.path())), contents(&mem));
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 4);
+    let live = SegmentStore::open(dir.path(), DIM).unwrap().live_ids();
+    assert_eq!(live, mem.ids().iter().copied().collect(), "live ids = what a replay keeps (3 back, 4 gone)");
 
     let mut store = SegmentStore::open(dir.path(), DIM).unwrap();
     store.compact().unwrap();
