@@ -433,10 +433,7 @@ def derive(model):
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     model.graph.initializer.extend(new_inits)
-    used = {i for n in model.graph.node for i in n.input}
-    keep = [i for i in model.graph.initializer if i.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(keep)
+    drop_unused_initializers(model.graph)
     # value_info of removed intermediates would only be noise
     names = {o for n in model.graph.node for o in n.output}
     vi = [v for v in model.graph.value_info if v.name in names]
@@ -534,6 +531,14 @@ def concat_batch_transposes(nodes, model):
             drop.add(id(back))
             count += 1
     return [n for n in nodes if id(n) not in drop], count
+
+
+def drop_unused_initializers(graph):
+    """Removes the initializers no node reads any more (rewritten weights, dead shape constants)."""
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
 
 
 def live(nodes, model):

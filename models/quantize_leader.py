@@ -203,10 +203,7 @@ def quantize(r, table):
     del r.g.node[:]
     r.g.node.extend(nodes)
     # the float weights and biases the convolutions no longer read
-    used = {i for n in r.g.node for i in n.input}
-    keep = [t for t in r.g.initializer if t.name in used]
-    del r.g.initializer[:]
-    r.g.initializer.extend(keep)
+    derive_leader.drop_unused_initializers(r.g)
 
 
 def main():
