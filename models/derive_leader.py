@@ -433,6 +433,9 @@ def derive(model):
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     model.graph.initializer.extend(new_inits)
+    import leader_rewrites  # imported here: it builds on this module's helpers
+
+    rewritten = leader_rewrites.apply(model)
     drop_unused_initializers(model.graph)
     # value_info of removed intermediates would only be noise
     names = {o for n in model.graph.node for o in n.output}
@@ -445,7 +448,7 @@ def derive(model):
     model.producer_version = "1"
     model.doc_string = (f"LEADER.onnx with {n_ln} channel-axis LayerNorms as LayerNormalization(axis=-1) "
                         f"between Transposes, {n_gelu} tanh-GELUs as com.microsoft FastGelu and {n_dil} SpaceToBatch "
-                        f"dilated convolutions as Conv with dilations")
+                        f"dilated convolutions as Conv with dilations{rewritten}")
     return model
 
 
