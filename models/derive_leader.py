@@ -416,12 +416,7 @@ def derive(model):
     # A new node takes the place of the first node of its pattern. Inputs of a pattern are
     # produced before every node of it, so this keeps the graph topologically sorted only
     # if the pattern's output is consumed after the pattern's first node; sort to be sure.
-    nodes = []
-    for n in model.graph.node:
-        if id(n) in replace:
-            nodes += replace[id(n)]
-        elif id(n) not in drop:
-            nodes.append(n)
+    nodes = spliced(model.graph.node, replace, drop)
     nodes = gelu_before_transpose(nodes, model)
     nodes, n_cat = concat_batch_transposes(nodes, model)
     if n_cat != EXPECTED_BATCH_CONCATS:
@@ -534,6 +529,18 @@ def concat_batch_transposes(nodes, model):
             drop.add(id(back))
             count += 1
     return [n for n in nodes if id(n) not in drop], count
+
+
+def spliced(nodes, replace, drop):
+    """`nodes` with each node whose id is a key of `replace` swapped for its list of new
+    nodes and the nodes whose id is in `drop` left out."""
+    out = []
+    for n in nodes:
+        if id(n) in replace:
+            out += replace[id(n)]
+        elif id(n) not in drop:
+            out.append(n)
+    return out
 
 
 def drop_unused_initializers(graph):

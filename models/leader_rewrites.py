@@ -94,14 +94,13 @@ def resize_upsampling(model):
             continue
         x, y, nodes = m
         name = n.name.rsplit("/Repeat/", 1)[0] + "/resize"
-        replace[id(n)] = helper.make_node("Resize", [x, "", UP2_SCALES], [y], name=name, mode="nearest",
-                                          coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        replace[id(n)] = [helper.make_node("Resize", [x, "", UP2_SCALES], [y], name=name, mode="nearest",
+                                           coordinate_transformation_mode="asymmetric", nearest_mode="floor")]
         drop.update(id(m) for m in nodes)
     if len(replace) != EXPECTED_UPSAMPLINGS:
         sys.exit(f"derive_leader: found {len(replace)} Repeat upsamplings, expected {EXPECTED_UPSAMPLINGS}")
     model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), UP2_SCALES))
-    nodes = [replace.get(id(n), n) for n in model.graph.node if id(n) in replace or id(n) not in drop]
-    set_nodes(model, derive_leader.live(nodes, model))
+    set_nodes(model, derive_leader.live(derive_leader.spliced(model.graph.node, replace, drop), model))
 
 
 def is_conv(G, n, k, group=1):
@@ -181,13 +180,7 @@ def heads_at_half_resolution(model):
                              blocksize=2, mode="DCR"),
         ]
     model.graph.initializer.extend(inits)
-    nodes = []
-    for n in model.graph.node:
-        if id(n) in replace:
-            nodes += replace[id(n)]
-        elif id(n) not in drop:
-            nodes.append(n)
-    set_nodes(model, nodes)
+    set_nodes(model, derive_leader.spliced(model.graph.node, replace, drop))
 
 
 def pad_depthwise(model):
