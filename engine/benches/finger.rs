@@ -114,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. extraction, Rust vs Python, same images, same run
     let leader = Leader::open_latency(2)?;
-    let float = Leader::open_named("leader-fp32", 2)?;
+    let float = Leader::open_model("leader-fp32", 1, 2)?;
     let cropping = Leader::open_latency(2)?.with_config(LeaderConfig { crop_margin: Some(32), ..Default::default() });
     let skip_extract = std::env::var("FINGER_BENCH_EXTRACT").as_deref() == Ok("0");
     let mut py = if skip_extract { None } else { PyRef::start() };

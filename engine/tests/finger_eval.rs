@@ -41,3 +41,20 @@ fn a_bad_template_in_the_manifest_names_the_file() {
     let e = eval::run(dir.path(), &EvalConfig::default()).unwrap_err().to_string();
     assert!(e.contains("minutiae template") && e.contains("a.iso"), "{e}");
 }
+
+#[test]
+fn an_unknown_model_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("a.png");
+    image_blank(&img);
+    std::fs::write(dir.path().join("manifest.csv"), "path,finger_id,impression\na.png,1,1\n").unwrap();
+    let cfg = EvalConfig { model: Some("leader-nope".into()), ..Default::default() };
+    let e = eval::run(dir.path(), &cfg).unwrap_err().to_string();
+    assert!(e.contains("leader-nope") && e.contains("leader-fp32"), "{e}");
+}
+
+/// A small grey PNG (never reaches the network: the model lookup fails first).
+fn image_blank(path: &std::path::Path) {
+    let img = image::GrayImage::from_pixel(64, 64, image::Luma([200u8]));
+    img.save(path).unwrap();
+}

