@@ -20,7 +20,8 @@ use crate::error::{ApiError, Result};
 
 /// Catalog `model` of finger templates: LEADER minutiae stored as ISO/IEC 19794-2:2005,
 /// compared with MCC (the manifest entry of the extractor holds the calibration).
-pub const FINGER_MODEL: &str = "leader";
+/// (The engine's default LEADER model: gallery and probes come from the same entry.)
+pub const FINGER_MODEL: &str = epatrol_engine::finger::leader::DEFAULT_MODEL;
 /// Gallery templates fully matched per probe finger after the LSH candidate stage: 3 %
 /// of the gallery, at least 256 and at most 3000. At 100 000 templates a 3000 shortlist
 /// keeps the mate for 98.3 % of the probes (mated rank-1 0.992 of the 1:1 rate) and
