@@ -20,6 +20,9 @@ the script fails when the graph does not have the expected number of each.
   kernel needs a channel count it can block; 106, 219 and 59 channels fell back to the slow
   NCHW path. Zero channels are padded on (`Pad`), convolved with zero kernels and sliced
   off (`Slice`).
+- **The direction head's Atan2 on channel slices** (exact): tf2onnx computes it on operands
+  reshaped to 3-D, where ORT broadcasts its scalar Sub / Mul ~60x slower than on
+  [1,1,H,W]; the same ops in the same order on the two channel slices give the same bits.
 
 Weights are combined in float64 with elementwise numpy operations in a fixed order (no
 BLAS), so the output bytes do not depend on the machine (`models/fetch.py` pins them).
@@ -35,6 +38,9 @@ from derive_leader import Graph, attr
 EXPECTED_UPSAMPLINGS = 11  # 8 in the decoder, 1 in each of the 3 heads
 EXPECTED_HEADS = 3
 EXPECTED_PADDED_DEPTHWISE = 3
+# op types of tf2onnx's Atan2 (sign juggling around Atan(y / x)) with its reshapes
+ATAN2_OPS = {"Slice": 2, "Reshape": 5, "Squeeze": 3, "Unsqueeze": 2, "Sign": 2, "Cast": 2, "Mul": 6, "Sub": 3,
+             "Add": 3, "Div": 1, "Atan": 1}
 DEPTHWISE_CHANNEL_MULTIPLE = 8
 UP2_SCALES = "epatrol/up2_scales"
 
@@ -224,6 +230,73 @@ def pad_depthwise(model):
     set_nodes(model, nodes)
 
 
+def atan2_subgraph(G, out):
+    """The nodes computing `out` from two channel Slices of one tensor, if they are tf2onnx's
+    Atan2 (op types, constants 1 and -π/2, nothing used outside). Returns (src, nodes) or None."""
+    nodes, stack = {}, [out]
+    while stack:
+        n = G.producer.get(stack.pop())
+        if n is None or id(n) in nodes:
+            continue
+        nodes[id(n)] = n
+        if n.op_type != "Slice":
+            stack += [i for i in n.input if i not in G.init]
+    ops = {}
+    for n in nodes.values():
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    if ops != ATAN2_OPS:
+        return None
+    slices = [n for n in nodes.values() if n.op_type == "Slice"]
+    src = slices[0].input[0]
+    channels = sorted((int(G.const(n.input[1])[0]), int(G.const(n.input[2])[0])) for n in slices)
+    if slices[1].input[0] != src or channels != [(0, 1), (1, 2)] or any(
+            not const_is(G, n.input[3], [1]) or len(n.input) != 4 for n in slices):
+        return None
+    floats = {float(G.const(i).ravel()[0]) for n in nodes.values() for i in n.input
+              if G.const(i) is not None and G.const(i).dtype.kind == "f"}
+    if floats != {1.0, float(np.float32(-np.pi / 2))}:
+        return None
+    inside = {o for n in nodes.values() for o in n.output}
+    if any(u not in nodes.values() for o in inside - {out} for u in G.uses(o)):
+        return None
+    return src, list(nodes.values())
+
+
+def atan2_on_channels(model):
+    """tf2onnx's Atan2 of the direction head reshapes its [1,1,H,W] operands to 3-D and back,
+    and ORT's broadcasting of the scalar Sub / Mul on those shapes is ~60x slower than on
+    [1,1,H,W]. The same formula, op for op and in the same order, on the two channel
+    slices: sx = sign(x), sy = sign(y),
+    atan2 = sx²·atan(y / (x + sx² − 1)) + (sy + sx·(sy² − 1))·(sx − 1)·(−π/2). Exact."""
+    G = Graph(model.graph)
+    concats = [n for n in model.graph.node if n.op_type == "Concat" and n.name.endswith("head_conc_1/concat")]
+    found = [(c, i, m) for c in concats for i, t in enumerate(c.input) for m in [atan2_subgraph(G, t)] if m]
+    if len(found) != 1:
+        sys.exit(f"derive_leader: found {len(found)} tf2onnx Atan2 subgraphs feeding the output, expected 1")
+    concat, k, (src, old) = found[0]
+    p = "epatrol/atan2/"
+    inits = {"one": np.array([1.0], np.float32), "minus_half_pi": np.array(-np.pi / 2, np.float32),
+             "c0": np.array([0], np.int64), "c1": np.array([1], np.int64), "c2": np.array([2], np.int64)}
+    model.graph.initializer.extend(numpy_helper.from_array(v, p + k_) for k_, v in inits.items())
+
+    def node(op, ins, out):
+        return helper.make_node(op, [i if i == src else p + i for i in ins], [p + out], name=p + out)
+
+    new = [node("Slice", [src, "c0", "c1", "c1"], "x"), node("Slice", [src, "c1", "c2", "c1"], "y"),
+           node("Sign", ["x"], "sx"), node("Sign", ["y"], "sy"),
+           node("Sub", ["sx", "one"], "sxm1"), node("Mul", ["sx", "sx"], "sx2"), node("Sub", ["sx2", "one"], "sx2m1"),
+           node("Mul", ["sy", "sy"], "sy2"), node("Sub", ["sy2", "one"], "sy2m1"),
+           node("Mul", ["sx", "sy2m1"], "sxsy2m1"), node("Add", ["sy", "sxsy2m1"], "sysxsy2m1"),
+           node("Add", ["x", "sx2m1"], "xsx2m1"), node("Mul", ["sysxsy2m1", "sxm1"], "m1"),
+           node("Mul", ["m1", "minus_half_pi"], "pip"), node("Div", ["y", "xsx2m1"], "div"),
+           node("Atan", ["div"], "atan0"), node("Mul", ["sx2", "atan0"], "atan"), node("Add", ["atan", "pip"], "out")]
+    concat.input[k] = p + "out"
+    at = list(model.graph.node).index(concat)
+    nodes = list(model.graph.node)
+    set_nodes(model, nodes[:at] + new + nodes[at:])
+    set_nodes(model, derive_leader.live(list(model.graph.node), model))
+
+
 def set_nodes(model, nodes):
     del model.graph.node[:]
     model.graph.node.extend(nodes)
@@ -234,9 +307,10 @@ def apply(model):
     resize_upsampling(model)
     heads_at_half_resolution(model)
     pad_depthwise(model)
+    atan2_on_channels(model)
     available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
     set_nodes(model, derive_leader.toposort(list(model.graph.node), available))
     derive_leader.drop_unused_initializers(model.graph)
     return (f"; {EXPECTED_UPSAMPLINGS} Repeat upsamplings as Resize, the {EXPECTED_HEADS} output heads at half "
             f"resolution (polyphase 3x3 convs + DepthToSpace), {EXPECTED_PADDED_DEPTHWISE} depthwise convolutions "
-            f"padded to {DEPTHWISE_CHANNEL_MULTIPLE} channels")
+            f"padded to {DEPTHWISE_CHANNEL_MULTIPLE} channels, the direction head's Atan2 on NCHW channel slices")
