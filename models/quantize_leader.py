@@ -48,20 +48,13 @@ SIGMOID_GELU_ALPHA = 1.702
 
 
 class Rewriter:
+    """Initializer access for rewriting a model in place (the node maps come from
+    `derive_leader.Graph`, rebuilt where the nodes changed)."""
+
     def __init__(self, model):
         self.model = model
         self.g = model.graph
         self.init = {i.name: i for i in self.g.initializer}
-
-    def producer(self):
-        return {o: n for n in self.g.node for o in n.output}
-
-    def consumers(self):
-        cons = {}
-        for n in self.g.node:
-            for i in dict.fromkeys(n.input):
-                cons.setdefault(i, []).append(n)
-        return cons
 
     def array(self, name):
         return numpy_helper.to_array(self.init[name])
@@ -88,7 +81,8 @@ def block_of(conv_name):
 
 def sigmoid_gelu(r, blocks):
     """FastGelu between conv_exp and conv_red of each named block → u·σ(u), scales folded."""
-    prod, cons = r.producer(), r.consumers()
+    G = derive_leader.Graph(r.g)
+    prod, cons = G.producer, G.consumers
     alpha = np.float32(SIGMOID_GELU_ALPHA)
     inv_alpha = np.float32(1 / SIGMOID_GELU_ALPHA)
     done = set()
@@ -179,7 +173,7 @@ def quantize(r, table):
                  f"{sorted(set(values) - set(acts))[:3]}, unused {sorted(set(acts) - set(values))[:3]}")
     if any(v in r.init for v in values):
         sys.exit("quantize_leader: a quantized node reads an initializer as its activation")
-    cons = r.consumers()
+    cons = derive_leader.Graph(r.g).consumers
     new_nodes = []
     for v in values:
         scale, zero = acts[v]
