@@ -425,8 +425,7 @@ def derive(model):
     nodes = toposort(nodes, {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
                      | {i.name for i in new_inits})
     nodes = live(nodes, model)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
+    set_nodes(model.graph, nodes)
     model.graph.initializer.extend(new_inits)
     import leader_rewrites  # imported here: it builds on this module's helpers
 
@@ -529,6 +528,12 @@ def concat_batch_transposes(nodes, model):
             drop.add(id(back))
             count += 1
     return [n for n in nodes if id(n) not in drop], count
+
+
+def set_nodes(graph, nodes):
+    """Replaces the graph's node list."""
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def spliced(nodes, replace, drop):

@@ -33,7 +33,7 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 import derive_leader
-from derive_leader import Graph, attr
+from derive_leader import Graph, attr, set_nodes
 
 EXPECTED_UPSAMPLINGS = 11  # 8 in the decoder, 1 in each of the 3 heads
 EXPECTED_HEADS = 3
@@ -106,7 +106,7 @@ def resize_upsampling(model):
     if len(replace) != EXPECTED_UPSAMPLINGS:
         sys.exit(f"derive_leader: found {len(replace)} Repeat upsamplings, expected {EXPECTED_UPSAMPLINGS}")
     model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), UP2_SCALES))
-    set_nodes(model, derive_leader.live(derive_leader.spliced(model.graph.node, replace, drop), model))
+    set_nodes(model.graph, derive_leader.live(derive_leader.spliced(model.graph.node, replace, drop), model))
 
 
 def is_conv(G, n, k, group=1):
@@ -186,7 +186,7 @@ def heads_at_half_resolution(model):
                              blocksize=2, mode="DCR"),
         ]
     model.graph.initializer.extend(inits)
-    set_nodes(model, derive_leader.spliced(model.graph.node, replace, drop))
+    set_nodes(model.graph, derive_leader.spliced(model.graph.node, replace, drop))
 
 
 def pad_depthwise(model):
@@ -227,12 +227,12 @@ def pad_depthwise(model):
     if count != EXPECTED_PADDED_DEPTHWISE:
         sys.exit(f"derive_leader: found {count} depthwise convolutions to pad, expected {EXPECTED_PADDED_DEPTHWISE}")
     model.graph.initializer.extend(inits)
-    set_nodes(model, nodes)
+    set_nodes(model.graph, nodes)
 
 
 def atan2_subgraph(G, out):
     """The nodes computing `out` from two channel Slices of one tensor, if they are tf2onnx's
-    Atan2 (op types, constants 1 and -π/2, nothing used outside). Returns (src, nodes) or None."""
+    Atan2 (op types, constants 1 and -π/2, nothing used outside). Returns the sliced tensor or None."""
     nodes, stack = {}, [out]
     while stack:
         n = G.producer.get(stack.pop())
@@ -259,7 +259,7 @@ def atan2_subgraph(G, out):
     inside = {o for n in nodes.values() for o in n.output}
     if any(u not in nodes.values() for o in inside - {out} for u in G.uses(o)):
         return None
-    return src, list(nodes.values())
+    return src
 
 
 def atan2_on_channels(model):
@@ -273,7 +273,7 @@ def atan2_on_channels(model):
     found = [(c, i, m) for c in concats for i, t in enumerate(c.input) for m in [atan2_subgraph(G, t)] if m]
     if len(found) != 1:
         sys.exit(f"derive_leader: found {len(found)} tf2onnx Atan2 subgraphs feeding the output, expected 1")
-    concat, k, (src, old) = found[0]
+    concat, k, src = found[0]
     p = "epatrol/atan2/"
     inits = {"one": np.array([1.0], np.float32), "minus_half_pi": np.array(-np.pi / 2, np.float32),
              "c0": np.array([0], np.int64), "c1": np.array([1], np.int64), "c2": np.array([2], np.int64)}
@@ -291,15 +291,10 @@ def atan2_on_channels(model):
            node("Mul", ["m1", "minus_half_pi"], "pip"), node("Div", ["y", "xsx2m1"], "div"),
            node("Atan", ["div"], "atan0"), node("Mul", ["sx2", "atan0"], "atan"), node("Add", ["atan", "pip"], "out")]
     concat.input[k] = p + "out"
-    at = list(model.graph.node).index(concat)
     nodes = list(model.graph.node)
-    set_nodes(model, nodes[:at] + new + nodes[at:])
-    set_nodes(model, derive_leader.live(list(model.graph.node), model))
-
-
-def set_nodes(model, nodes):
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
+    at = nodes.index(concat)
+    # the old subgraph is left without a consumer; live() drops it
+    set_nodes(model.graph, derive_leader.live(nodes[:at] + new + nodes[at:], model))
 
 
 def apply(model):
@@ -309,7 +304,7 @@ def apply(model):
     pad_depthwise(model)
     atan2_on_channels(model)
     available = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
-    set_nodes(model, derive_leader.toposort(list(model.graph.node), available))
+    set_nodes(model.graph, derive_leader.toposort(list(model.graph.node), available))
     derive_leader.drop_unused_initializers(model.graph)
     return (f"; {EXPECTED_UPSAMPLINGS} Repeat upsamplings as Resize, the {EXPECTED_HEADS} output heads at half "
             f"resolution (polyphase 3x3 convs + DepthToSpace), {EXPECTED_PADDED_DEPTHWISE} depthwise convolutions "

@@ -194,8 +194,7 @@ def quantize(r, table):
         act_scale = acts[conv.input[0][: -len("_DequantizeLinear_Output")]][0]
         new_nodes += quantize_weights(r, conv, act_scale, table["weight_range"])
     nodes = derive_leader.toposort(list(r.g.node) + new_nodes, [i.name for i in r.g.input] + list(r.init))
-    del r.g.node[:]
-    r.g.node.extend(nodes)
+    derive_leader.set_nodes(r.g, nodes)
     # the float weights and biases the convolutions no longer read
     derive_leader.drop_unused_initializers(r.g)
 
