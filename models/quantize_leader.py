@@ -199,11 +199,9 @@ def quantize(r, table):
     derive_leader.drop_unused_initializers(r.g)
 
 
-def main():
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    table = json.loads(Path(sys.argv[1]).read_text())
-    model = derive_leader.derive(onnx.load(sys.argv[2]))
+def quantized(table, src):
+    """The int8 network: `derive_leader.derive(src)`, then TABLE's sigmoid GELUs and int8 convolutions."""
+    model = derive_leader.derive(src)
     r = Rewriter(model)
     sigmoid_gelu(r, table["sigmoid_gelu"])
     quantize(r, table)
@@ -211,6 +209,13 @@ def main():
     model.doc_string += (f"; then {len(table['convs'])} pointwise convolutions in int8 (QDQ, weights |q| <= "
                          f"{table['weight_range']}) and the GELUs of {', '.join(table['sigmoid_gelu'])} as "
                          "integer sigmoid GELUs")
+    return model
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    model = quantized(json.loads(Path(sys.argv[1]).read_text()), onnx.load(sys.argv[2]))
     onnx.checker.check_model(model)
     with open(sys.argv[3], "wb") as f:
         f.write(model.SerializeToString(deterministic=True))

@@ -168,9 +168,9 @@ mod tests {
         assert!(m.model("nope").is_err());
         assert_eq!(m.model("fr_feature").unwrap().dim, Some(512));
         let leader = m.model("leader").unwrap();
-        assert_eq!(leader.file, "LEADER-int8.onnx");
+        assert_eq!(leader.file, "LEADER-int8-trunk.onnx");
         assert_eq!(leader.source.as_ref().map(|s| s.file.as_str()), Some("LEADER.onnx"));
-        assert_eq!(leader.derive, "models/quantize_leader.py models/leader_int8.json");
+        assert_eq!(leader.derive, "models/leader_trunk.py models/leader_int8.json");
         assert_eq!(m.default_of("finger_minutiae").unwrap().name, "leader");
         let fp32 = m.model("leader-fp32").unwrap();
         assert_eq!(fp32.file, "LEADER-fused.onnx");

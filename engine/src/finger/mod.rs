@@ -37,6 +37,7 @@ pub mod iso19794;
 pub mod leader;
 pub mod mcc;
 pub mod quality;
+pub mod stem;
 pub mod synth;
 pub mod template;
 pub mod wsq;

