@@ -76,7 +76,7 @@ fn int8_leader_finds_the_float_networks_minutiae() {
 }
 
 #[test]
-fn the_rust_stem_and_the_float_trunk_compute_the_float_network() {
+fn the_rust_stem_and_the_float_trunk_compute_the_float_network_bit_for_bit() {
     let whole = Leader::open_model("leader-fp32", 1, 1).unwrap();
     let trunk = Leader::open_model("leader-fp32-trunk", 1, 2).unwrap();
     assert!(trunk.has_rust_stem() && !whole.has_rust_stem());
@@ -84,18 +84,8 @@ fn the_rust_stem_and_the_float_trunk_compute_the_float_network() {
         let img = image::decode(&std::fs::read(dataset(rel)).unwrap()).unwrap();
         let (a, b) = (whole.maps(&img, ppi).unwrap(), trunk.maps(&img, ppi).unwrap());
         assert_eq!((a.width, a.height), (b.width, b.height));
-        // heat-map, type and NMS'd quality agree to float rounding (the angle channel is an
-        // atan2, ill-conditioned where the heat-map is empty, so it is compared at minutiae)
-        let mut worst = 0f32;
-        for (p, q) in a.data.chunks_exact(4).zip(b.data.chunks_exact(4)) {
-            worst = worst.max((p[0] - q[0]).abs()).max((p[2] - q[2]).abs()).max((p[3] - q[3]).abs());
-        }
-        assert!(worst < 1e-3, "{rel}: max difference {worst}");
-        let (ta, tb) = (whole.extract(&img, ppi).unwrap(), trunk.extract(&img, ppi).unwrap());
-        assert_eq!(ta.minutiae.len(), tb.minutiae.len(), "{rel}");
-        for (m, n) in ta.minutiae.iter().zip(&tb.minutiae) {
-            assert_eq!((m.x, m.y, m.kind), (n.x, n.y, n.kind), "{rel}");
-            assert!((m.angle - n.angle).abs() < 1e-3, "{rel}: angle {} vs {}", m.angle, n.angle);
-        }
+        // the stem does ONNX Runtime's operations in its order (engine/src/finger/stem.rs)
+        let differ = a.data.iter().zip(&b.data).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+        assert_eq!(differ, 0, "{rel}: {differ} of {} map values differ", a.data.len());
     }
 }

@@ -9,6 +9,16 @@
 //! GELU and pooling in registers and only the half-resolution result is written.
 //! `models/leader_trunk.py` cuts the stem from the ONNX graph and stores its parameters in
 //! the trunk model's metadata ([`METADATA_KEY`]); the trunk takes this module's output.
+//!
+//! The arithmetic is ONNX Runtime 1.31's, operation for operation (on AVX2 + FMA, where
+//! its MLAS kernels run): convolution sums from zero by fused multiply-adds in tap order
+//! and adds the bias last; LayerNorm takes the mean from a 4-lane f64 sum and the variance
+//! from an 8-lane f32 sum of squared deviations, reduced in MLAS' lane order; FastGelu is
+//! `x·(C·x·x + B)`, then MLAS' rational tanh by FMA, then `0.5·x·(t + 1)`; the average pool
+//! sums row by row. So the stem's output equals ORT's bit for bit, and the int8 trunk
+//! (whose quantization would turn the smallest difference into a flipped integer now and
+//! then) gives exactly the minutiae of the whole ORT graph; `engine/tests/finger_leader.rs`
+//! checks the equality on FVC images with the float network.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -40,9 +50,9 @@ const TANH_CLAMP: f32 = 9.0;
 const TANH_ALPHA: [f32; 7] =
     [-2.760_768_4e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297_3e-8, 1.485_722_35e-5, 6.372_619_5e-4, 4.893_524_6e-3];
 const TANH_BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_7e-3, 4.893_525e-3];
-/// √(2/π), the tanh-GELU's input scale.
-const GELU_SCALE: f32 = 0.797_884_6;
-const GELU_CUBIC: f32 = 0.044_715;
+/// FastGelu's constants: √(2/π) and 0.044715·√(2/π).
+const GELU_B: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.035_677_407;
 
 #[derive(Deserialize)]
 struct Meta {
@@ -282,9 +292,7 @@ impl Branch {
 /// A group's channels of a 5x5 convolution over the strip of [`STRIP`] pixels starting at
 /// column `x0` of image row `y` (coordinates without the padding).
 fn conv_group(padded: &[f32], stride: usize, y: usize, x0: usize, g: &Group, acc: &mut [[f32; STRIP]; GROUP]) {
-    for (a, &b) in acc.iter_mut().zip(&g.bias) {
-        *a = [b; STRIP];
-    }
+    *acc = [[0.0; STRIP]; GROUP];
     let d = g.dilation;
     let base = (y + PAD - 2 * d) * stride + x0 + PAD - 2 * d;
     let window = &padded[base..base + 4 * d * stride + 4 * d + STRIP];
@@ -295,50 +303,54 @@ fn conv_group(padded: &[f32], stride: usize, y: usize, x0: usize, g: &Group, acc
             let w = &g.weights[ky * 5 + kx];
             for (a, &wk) in acc.iter_mut().zip(w) {
                 for (a, &s) in a.iter_mut().zip(src) {
-                    *a += wk * s;
+                    *a = wk.mul_add(s, *a);
                 }
             }
         }
     }
+    for (a, &b) in acc.iter_mut().zip(&g.bias) {
+        a.iter_mut().for_each(|v| *v += b);
+    }
 }
 
-/// LayerNorm over the channels of each pixel of the strip, then the tanh-GELU, in place.
+/// LayerNorm over the channels of each pixel of the strip, then the tanh-GELU, in place
+/// (the channel count is a multiple of 8, as MLAS' vector loops need no tail then).
 fn norm_gelu(strip: &mut [[f32; STRIP]], gamma: &[f32], beta: &[f32], epsilon: f32) {
-    let n = strip.len() as f32;
-    let mut mean = [0f32; STRIP];
-    for ch in strip.iter() {
-        for (m, &v) in mean.iter_mut().zip(ch) {
-            *m += v;
+    let n = strip.len();
+    for l in 0..STRIP {
+        // mean: four f64 lanes over channels c ≡ j (mod 4), then (s0 + s2) + (s1 + s3)
+        let mut s = [0f64; 4];
+        for (c, ch) in strip.iter().enumerate() {
+            s[c % 4] += ch[l] as f64;
         }
-    }
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = [0f32; STRIP];
-    for ch in strip.iter() {
-        for ((s, &v), &m) in var.iter_mut().zip(ch).zip(&mean) {
-            *s += (v - m) * (v - m);
+        let mean = (((s[0] + s[2]) + (s[1] + s[3])) / n as f64) as f32;
+        // variance: eight f32 lanes of fused squares, reduced as MLAS' horizontal add
+        let mut v = [0f32; 8];
+        for (c, ch) in strip.iter().enumerate() {
+            let d = ch[l] - mean;
+            v[c % 8] = d.mul_add(d, v[c % 8]);
         }
-    }
-    let inv: [f32; STRIP] = std::array::from_fn(|l| 1.0 / (var[l] / n + epsilon).sqrt());
-    for ((ch, &g), &b) in strip.iter_mut().zip(gamma).zip(beta) {
-        for ((v, &m), &i) in ch.iter_mut().zip(&mean).zip(&inv) {
-            *v = gelu((*v - m) * i * g + b);
+        let var = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+        let inv = 1.0 / (var / n as f32 + epsilon).sqrt();
+        for ((ch, &g), &b) in strip.iter_mut().zip(gamma).zip(beta) {
+            ch[l] = gelu(((ch[l] - mean) * inv).mul_add(g, b));
         }
     }
 }
 
-/// The tanh approximation of GELU (Keras `approximate=True`, ONNX Runtime's FastGelu).
-#[inline(always)]
+/// The tanh approximation of GELU (Keras `approximate=True`), as ONNX Runtime's FastGelu
+/// computes it.
 pub fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + tanh(GELU_SCALE * (x + GELU_CUBIC * x * x * x)))
+    let u = x * ((GELU_C * x) * x + GELU_B);
+    (0.5 * x) * (tanh(u) + 1.0)
 }
 
-/// tanh as a rational function (see the constants): vectorizes, unlike `f32::tanh`.
-#[inline(always)]
+/// MLAS' tanh: a rational function on [-9, 9] evaluated by fused multiply-adds.
 fn tanh(x: f32) -> f32 {
-    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
+    let x = x.max(-TANH_CLAMP).min(TANH_CLAMP);
     let x2 = x * x;
-    let p = TANH_ALPHA.iter().fold(0.0, |p, &a| p * x2 + a) * x;
-    let q = TANH_BETA.iter().fold(0.0, |q, &b| q * x2 + b);
+    let p = TANH_ALPHA[1..].iter().fold(TANH_ALPHA[0], |p, &a| p.mul_add(x2, a)) * x;
+    let q = TANH_BETA[1..].iter().fold(TANH_BETA[0], |q, &b| q.mul_add(x2, b));
     p / q
 }
 
@@ -432,18 +444,21 @@ mod tests {
     }
 
     #[test]
-    fn every_simd_level_computes_the_definition() {
+    fn every_simd_level_computes_the_definition_with_the_same_bits() {
         let (w, h) = (40, 14);
         let (s, img) = (stem(), image(w, h));
         let want = reference(&s, &img, w, h);
+        let portable = s.run_with(Isa::scalar(), &img, w, h, false).unwrap();
+        for (g, r) in portable.iter().zip(&want) {
+            assert_eq!(g.len(), r.len());
+            let err = g.iter().zip(r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-4, "max error {err}");
+        }
+        // every SIMD level does the same operations in the same order: the same bits
         for isa in Isa::available() {
             for parallel in [false, true] {
                 let got = s.run_with(isa, &img, w, h, parallel).unwrap();
-                for (g, r) in got.iter().zip(&want) {
-                    assert_eq!(g.len(), r.len());
-                    let err = g.iter().zip(r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
-                    assert!(err < 1e-4, "{} parallel={parallel}: max error {err}", isa.name());
-                }
+                assert!(got == portable, "{} parallel={parallel}", isa.name());
             }
         }
     }
