@@ -347,7 +347,7 @@ pub fn gelu(x: f32) -> f32 {
 
 /// MLAS' tanh: a rational function on [-9, 9] evaluated by fused multiply-adds.
 fn tanh(x: f32) -> f32 {
-    let x = x.max(-TANH_CLAMP).min(TANH_CLAMP);
+    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
     let x2 = x * x;
     let p = TANH_ALPHA[1..].iter().fold(TANH_ALPHA[0], |p, &a| p.mul_add(x2, a)) * x;
     let q = TANH_BETA[1..].iter().fold(TANH_BETA[0], |q, &b| q.mul_add(x2, b));
