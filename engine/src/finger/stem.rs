@@ -19,6 +19,8 @@
 //! (whose quantization would turn the smallest difference into a flipped integer now and
 //! then) gives exactly the minutiae of the whole ORT graph; `engine/tests/finger_leader.rs`
 //! checks the equality on FVC images with the float network.
+//! A change to this arithmetic changes extraction output: bump `eval::CACHE_VERSION`
+//! (template caches are keyed by the model file's sha256, which would not change).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
