@@ -36,9 +36,10 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
+        let width = rows.iter().map(|r| r["name"].as_str().map_or(0, str::len)).max().unwrap_or(0);
         for r in &rows {
             println!(
-                "{:<12} {:<16} {}",
+                "{:<width$} {:<16} {}",
                 r["name"].as_str().unwrap_or(""),
                 r["kind"].as_str().unwrap_or(""),
                 r["status"].as_str().unwrap_or("")
