@@ -81,9 +81,9 @@ pub struct LeaderMaps {
 /// Where the time of one extraction went, milliseconds.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct ExtractTiming {
-    /// Resampling, padding, tensor building.
+    /// Resampling and padding.
     pub prepare_ms: f64,
-    /// Inference: the Rust stem (trunk models) plus ONNX Runtime.
+    /// Inference: the Rust stem (trunk models), input tensors and ONNX Runtime.
     pub inference_ms: f64,
     /// The part of `inference_ms` spent in the Rust stem (0 for a whole-network model).
     pub stem_ms: f64,
