@@ -431,11 +431,7 @@ def derive(model):
 
     rewritten = leader_rewrites.apply(model)
     drop_unused_initializers(model.graph)
-    # value_info of removed intermediates would only be noise
-    names = {o for n in model.graph.node for o in n.output}
-    vi = [v for v in model.graph.value_info if v.name in names]
-    del model.graph.value_info[:]
-    model.graph.value_info.extend(vi)
+    drop_stale_value_info(model.graph)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     model.producer_name = "epatrol models/derive_leader.py"
@@ -554,6 +550,14 @@ def drop_unused_initializers(graph):
     keep = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
+
+
+def drop_stale_value_info(graph):
+    """Removes the value_info of values no node produces any more (it would only be noise)."""
+    names = {o for n in graph.node for o in n.output}
+    vi = [v for v in graph.value_info if v.name in names]
+    del graph.value_info[:]
+    graph.value_info.extend(vi)
 
 
 def live(nodes, model):

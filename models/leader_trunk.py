@@ -147,10 +147,7 @@ def cut_stem(model):
     nodes = derive_leader.live([n for n in model.graph.node if id(n) not in stem_ids], model)
     derive_leader.set_nodes(model.graph, nodes)
     derive_leader.drop_unused_initializers(model.graph)
-    names = {o for n in model.graph.node for o in n.output}
-    vi = [v for v in model.graph.value_info if v.name in names]
-    del model.graph.value_info[:]
-    model.graph.value_info.extend(vi)
+    derive_leader.drop_stale_value_info(model.graph)
     meta = json.dumps({"format": FORMAT, "branches": branches}, separators=(",", ":"))
     helper.set_model_props(model, {METADATA_KEY: meta})
     model.doc_string += "; the full-resolution stem cut off (run by E-patrol in Rust, parameters in metadata)"

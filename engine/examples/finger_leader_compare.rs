@@ -8,19 +8,16 @@
 
 use std::path::PathBuf;
 
-use epatrol_engine::finger::{image, leader::Leader};
+use epatrol_engine::finger::{dataset, image, leader::Leader};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const SETS: [(&str, f32); 2] = [("fvc2002_db2_b", 569.0), ("fvc2004_db1_b", 500.0)];
 
-/// The TIFF images of one FVC set, sorted.
+/// The images of one FVC set, in its manifest's order.
 fn fvc_images(set: &str) -> Res<Vec<PathBuf>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/fingerprints").join(set);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-    files.retain(|p| p.extension().is_some_and(|e| e == "tif"));
-    files.sort();
-    Ok(files)
+    Ok(dataset::read_manifest(&dir)?.into_iter().map(|s| s.path).collect())
 }
 
 fn median(v: &mut [f64]) -> f64 {
