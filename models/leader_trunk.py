@@ -30,6 +30,7 @@ The script checks every node of the stem (op types, wiring, kernel sizes, 'same'
 pool windows, LayerNorm axis, that FastGelu has no bias, that nothing else reads the stem's
 values) and fails on any other graph. The output is a pure function of the input bytes.
 """
+import base64
 import json
 import sys
 from pathlib import Path
@@ -44,6 +45,12 @@ from derive_leader import attr  # noqa: E402
 
 METADATA_KEY = "epatrol.leader_stem"
 FORMAT = "epatrol-leader-stem-1"
+HEADS_KEY = "epatrol.leader_heads"
+HEADS_FORMAT = "epatrol-leader-heads-1"
+# ops a head may use between its feature input and its output: all pixel-wise except Conv
+# (whose reach is counted) and one final DepthToSpace (the half- to full-resolution step)
+HEAD_OPS = {"Conv", "Transpose", "LayerNormalization", "QuantizeLinear", "DequantizeLinear", "Sigmoid",
+            "Mul", "Add", "Sub", "Div", "FastGelu", "DepthToSpace", "Slice", "Sign", "Atan"}
 # pool op → (trunk input name, pool kind)
 POOLS = {"MaxPool": ("stem_max", "max"), "AveragePool": ("stem_avg", "avg")}
 # ops allowed between the graph input and the stem convolutions (layout only)
@@ -155,6 +162,128 @@ def cut_stem(model):
     return model
 
 
+def ancestors(G, names):
+    """ids of the nodes the values `names` are computed from."""
+    seen, stack = {}, list(names)
+    while stack:
+        n = G.producer.get(stack.pop())
+        if n is not None and id(n) not in seen:
+            seen[id(n)] = n
+            stack.extend(n.input)
+    return seen
+
+
+def rename(graph, old, new):
+    for n in graph.node:
+        n.output[:] = [new if o == old else o for o in n.output]
+        n.input[:] = [new if i == old else i for i in n.input]
+
+
+def reach(G, nodes, source):
+    """How far (in half-resolution pixels) an output of the head `nodes` sees around a pixel of `source`."""
+    r, upscaled = {source: 0}, set()
+    for n in nodes:
+        if n.op_type not in HEAD_OPS:
+            fail(f"{n.name}: {n.op_type} in a head")
+        base = max((r[i] for i in n.input if i in r), default=0)
+        up = any(i in upscaled for i in n.input)
+        if n.op_type == "Conv":
+            k, d = attr(n, "kernel_shape"), attr(n, "dilations", [1, 1])
+            pad = [(k[0] - 1) // 2 * d[0]] * 4
+            same = attr(n, "pads", [0, 0, 0, 0]) == pad or (attr(n, "auto_pad") == b"SAME_UPPER" and k[0] % 2)
+            if up or k[0] != k[1] or d[0] != d[1] or attr(n, "strides", [1, 1]) != [1, 1] or not same:
+                fail(f"{n.name}: kernel {k}, dilations {d} in a head")
+            base += pad[0]
+        elif n.op_type == "Slice" and list(G.const(n.input[3]).ravel()) != [1]:
+            fail(f"{n.name}: a head slices space")
+        elif n.op_type == "DepthToSpace":
+            if attr(n, "blocksize") != 2 or up:
+                fail(f"{n.name}: not one 2x DepthToSpace")
+            up = True
+        for o in n.output:
+            r[o] = base
+            if up:
+                upscaled.add(o)
+    return max(r.values())
+
+
+def split_heads(model):
+    """Moves the angle and type heads out of `model` into a model of their own, stored in the metadata.
+
+    The network's four outputs are heat-map, angle, type and NMS'd quality (concatenated
+    into `head_conc`). Finding minutiae needs the quality at every pixel, but the angle and
+    type only where a minutia is found: evaluating those two heads on small patches of
+    their input around the minutiae instead of the whole map saves a fifth of the
+    inference. The heads are pixel-wise but for a few convolutions, so an output pixel
+    depends only on the input within `reach` pixels; a patch of side 2·reach+1 around a
+    minutia (moved inside the map at its border, so the zero padding is the same) gives
+    the same numbers as the whole map, bit for bit.
+
+    The trunk then outputs `heat` and `quality` [1, 1, H, W] and the heads' input
+    `head_features` [1, C, H/2, W/2]; the heads model maps `head_features` patches
+    [N, C, P, P] to `angle` and `type` [N, 1, 2P, 2P].
+    """
+    G = derive_leader.Graph(model.graph)
+    out = model.graph.output
+    if len(out) != 1 or out[0].name != "head_conc":
+        fail("graph outputs")
+    back = G.producer["head_conc"]
+    cat = producer_op(G, back.input[0], "Concat")
+    if back.op_type != "Transpose" or attr(cat, "axis") != 1 or len(cat.input) != 4:
+        fail("head_conc is not the concatenation of four maps")
+    heat, angle, typ, quality = cat.input
+    keep = ancestors(G, [heat, quality])
+    heads = [n for n in model.graph.node if id(n) in ancestors(G, [angle, typ]) and id(n) not in keep]
+    ids = {id(n) for n in heads}
+    sources = {i for n in heads for i in n.input if i and i not in G.init
+               and (G.producer.get(i) is None or id(G.producer[i]) not in ids)}
+    if len(sources) != 1:
+        fail(f"the heads read {sorted(sources)}")
+    feat = sources.pop()
+    if any(id(c) not in ids for n in heads for o in n.output if o not in (angle, typ) for c in G.uses(o)):
+        fail("a head value is read outside the heads")
+    convs = [n for n in heads if n.op_type == "Conv" and n.input[0] == feat]
+    w = G.const(convs[0].input[1]) if convs else None
+    if w is None:
+        fail("no convolution reads the heads' input")
+    channels = int(w.shape[1] * attr(convs[0], "group", 1))
+    patch = 2 * reach(G, heads, feat) + 1
+
+    names = {feat: "head_features", angle: "angle", typ: "type"}
+    hg = helper.make_graph(
+        [onnx.NodeProto.FromString(n.SerializeToString()) for n in heads], "leader_heads",
+        [helper.make_tensor_value_info(feat, onnx.TensorProto.FLOAT, ["n", channels, "p", "p"])],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, ["n", 1, "2p", "2p"]) for o in (angle, typ)],
+        [i for i in model.graph.initializer if any(i.name in n.input for n in heads)])
+    for old, new in names.items():
+        rename(hg, old, new)
+        for v in list(hg.input) + list(hg.output):
+            if v.name == old:
+                v.name = new
+    hm = helper.make_model(hg, opset_imports=model.opset_import, ir_version=model.ir_version,
+                           producer_name="epatrol models/leader_trunk.py")
+    onnx.checker.check_model(hm)
+
+    derive_leader.set_nodes(model.graph, [n for n in model.graph.node if id(n) not in ids and n not in (cat, back)])
+    for old, new in {heat: "heat", quality: "quality", feat: "head_features"}.items():
+        rename(model.graph, old, new)
+    del model.graph.output[:]
+    model.graph.output.extend([
+        helper.make_tensor_value_info("heat", onnx.TensorProto.FLOAT, [1, 1, "h", "w"]),
+        helper.make_tensor_value_info("quality", onnx.TensorProto.FLOAT, [1, 1, "h", "w"]),
+        helper.make_tensor_value_info("head_features", onnx.TensorProto.FLOAT, [1, channels, "half_h", "half_w"])])
+    derive_leader.drop_unused_initializers(model.graph)
+    derive_leader.drop_stale_value_info(model.graph)
+    meta = {"format": HEADS_FORMAT, "patch": patch, "channels": channels,
+            "model": base64.b64encode(hm.SerializeToString(deterministic=True)).decode()}
+    props = {p.key: p.value for p in model.metadata_props}
+    props[HEADS_KEY] = json.dumps(meta, separators=(",", ":"))
+    del model.metadata_props[:]
+    helper.set_model_props(model, props)
+    model.doc_string += "; the angle and type heads in metadata (run on patches around the minutiae)"
+    return model
+
+
 def main():
     if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
@@ -162,7 +291,7 @@ def main():
     src = onnx.load(src)
     model = quantize_leader.quantized(json.loads(Path(table[0]).read_text()), src) if table else \
         derive_leader.derive(src)
-    model = cut_stem(model)
+    model = split_heads(cut_stem(model))
     onnx.checker.check_model(model)
     with open(dst, "wb") as f:
         f.write(model.SerializeToString(deterministic=True))

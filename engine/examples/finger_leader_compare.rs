@@ -1,7 +1,7 @@
 //! Compares LEADER model files on the FVC DB_B images of ../shared/datasets/fingerprints.
 //!
 //! - `finger_leader_compare time THREADS IMAGES_PER_SET A.onnx B.onnx...`: median extraction
-//!   time per set (and the Rust stem's share), the models alternating per image in
+//!   time per set (and the shares of the Rust stem and the patch-wise heads), the models alternating per image in
 //!   rotating order so the host's noise hits them alike; ratios against the first model.
 //! - `finger_leader_compare diff A.onnx B.onnx`: on every image, how many of A's minutiae B
 //!   finds at the same pixel and within 4 px, and the largest heat-map difference.
@@ -30,7 +30,8 @@ fn time(threads: usize, per_set: usize, paths: &[String]) -> Res<()> {
     for (set, ppi) in SETS {
         let files = fvc_images(set)?;
         let step = (files.len() / per_set).max(1);
-        let (mut times, mut stem) = (vec![Vec::new(); models.len()], vec![Vec::new(); models.len()]);
+        let mut times = vec![Vec::new(); models.len()];
+        let (mut stem, mut heads) = (times.clone(), times.clone());
         for (k, f) in files.iter().skip(1).step_by(step).take(per_set).enumerate() {
             let img = image::decode(&std::fs::read(f)?)?;
             let mut order: Vec<usize> = (0..models.len()).collect();
@@ -43,14 +44,16 @@ fn time(threads: usize, per_set: usize, paths: &[String]) -> Res<()> {
                 let (_, timing) = models[i].extract_timed(&img, ppi)?;
                 times[i].push(t0.elapsed().as_secs_f64() * 1e3);
                 stem[i].push(timing.stem_ms);
+                heads[i].push(timing.heads_ms);
             }
         }
         let base = median(&mut times[0].clone());
         for (i, p) in paths.iter().enumerate() {
             let m = median(&mut times[i]);
             println!(
-                "{set} {p}: median {m:.1} ms (stem {:.1} ms), {:.2}x of the first",
+                "{set} {p}: median {m:.1} ms (stem {:.1} ms, heads {:.1} ms), {:.2}x of the first",
                 median(&mut stem[i]),
+                median(&mut heads[i]),
                 m / base
             );
         }

