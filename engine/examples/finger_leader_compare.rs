@@ -65,6 +65,7 @@ fn diff(a: &str, b: &str) -> Res<()> {
     let (a, b) = (Leader::open(a.as_ref(), 1, 2)?, Leader::open(b.as_ref(), 1, 2)?);
     for (set, ppi) in SETS {
         let (mut total, mut same, mut near, mut count_b, mut worst) = (0usize, 0usize, 0usize, 0usize, 0f32);
+        let mut identical = 0usize;
         for f in fvc_images(set)? {
             let img = image::decode(&std::fs::read(f)?)?;
             let (ma, mb) = (a.maps(&img, ppi)?, b.maps(&img, ppi)?);
@@ -77,11 +78,12 @@ fn diff(a: &str, b: &str) -> Res<()> {
             for m in &ta.minutiae {
                 let d = tb.minutiae.iter().map(|n| (m.x - n.x).hypot(m.y - n.y)).fold(f32::MAX, f32::min);
                 same += (d == 0.0) as usize;
+                identical += tb.minutiae.contains(m) as usize;
                 near += (d <= 4.0) as usize;
             }
         }
         println!(
-            "{set}: {total} minutiae (B: {count_b}); same pixel {same} ({:.2} %), within 4 px {near} ({:.2} %); max heat-map difference {worst:.2e}",
+            "{set}: {total} minutiae (B: {count_b}); identical (position, angle, type, quality) {identical}; same pixel {same} ({:.2} %), within 4 px {near} ({:.2} %); max heat-map difference {worst:.2e}",
             100.0 * same as f64 / total as f64,
             100.0 * near as f64 / total as f64
         );

@@ -4,7 +4,8 @@
 //! 1. grey levels 0..255 as f32, NHWC `[1, H, W, 1]`;
 //! 2. nearest-neighbour resample to 500 ppi when the sensor is another resolution;
 //! 3. centre pad to multiples of 32 with the top-left pixel (a background estimate);
-//! 4. run, crop the padding from `head_conc [1, H, W, 4]`;
+//! 4. run, crop the padding from `head_conc [1, H, W, 4]` (heat-map, angle, type, quality;
+//!    a trunk model gives heat-map and quality, and angle and type at the minutiae only);
 //! 5. a minutia at every pixel whose channel 3 (already NMS'd in the graph) is ≥ the
 //!    threshold (0.60), angle = channel 1, ending when channel 2 ≥ 0.5;
 //! 6. keep the best 150 by quality.
