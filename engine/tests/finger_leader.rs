@@ -100,3 +100,24 @@ fn the_rust_stem_and_the_float_trunk_compute_the_float_network_bit_for_bit() {
         assert_eq!(whole.extract(&img, ppi).unwrap(), trunk.extract(&img, ppi).unwrap());
     }
 }
+
+#[test]
+fn a_trunk_missing_its_stem_or_heads_metadata_is_refused_naming_the_key() {
+    use epatrol_engine::finger::{heads, stem};
+    let path = epatrol_engine::models::Manifest::embedded().model("leader").unwrap().verified_path().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for key in [stem::METADATA_KEY, heads::METADATA_KEY] {
+        // rename the metadata key in place (same length: the protobuf stays valid)
+        let at: Vec<usize> =
+            bytes.windows(key.len()).enumerate().filter(|(_, w)| *w == key.as_bytes()).map(|(i, _)| i).collect();
+        assert_eq!(at.len(), 1, "{key} once in the model file");
+        let mut broken = bytes.clone();
+        broken[at[0] + key.len() - 4..at[0] + key.len()].copy_from_slice(b"XXXX");
+        let p = dir.path().join("trunk.onnx");
+        std::fs::write(&p, &broken).unwrap();
+        let err = Leader::open(&p, 1, 1).err().expect("refused").to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    assert!(Leader::open(&path, 1, 1).unwrap().has_patch_heads());
+}

