@@ -197,7 +197,8 @@ def reach(G, nodes, source):
             if up or k[0] != k[1] or d[0] != d[1] or attr(n, "strides", [1, 1]) != [1, 1] or not same:
                 fail(f"{n.name}: kernel {k}, dilations {d} in a head")
             base += pad[0]
-        elif n.op_type == "Slice" and list(G.const(n.input[3]).ravel()) != [1]:
+        elif n.op_type == "Slice" and (len(n.input) < 4 or G.const(n.input[3]) is None
+                                       or list(G.const(n.input[3]).ravel()) != [1]):
             fail(f"{n.name}: a head slices space")
         elif n.op_type == "DepthToSpace":
             if attr(n, "blocksize") != 2 or up:
