@@ -236,8 +236,8 @@ def split_heads(model):
     if back.op_type != "Transpose" or attr(cat, "axis") != 1 or len(cat.input) != 4:
         fail("head_conc is not the concatenation of four maps")
     heat, angle, typ, quality = cat.input
-    keep = ancestors(G, [heat, quality])
-    heads = [n for n in model.graph.node if id(n) in ancestors(G, [angle, typ]) and id(n) not in keep]
+    keep, need = ancestors(G, [heat, quality]), ancestors(G, [angle, typ])
+    heads = [n for n in model.graph.node if id(n) in need and id(n) not in keep]
     ids = {id(n) for n in heads}
     sources = {i for n in heads for i in n.input if i and i not in G.init
                and (G.producer.get(i) is None or id(G.producer[i]) not in ids)}

@@ -109,6 +109,16 @@ fn builder(threads: usize) -> Result<ort::session::builder::SessionBuilder> {
         .map_err(ort::Error::from)?)
 }
 
+/// The f32 output `name` of a run as a flat slice, checked to have `shape`.
+pub fn output_f32<'a>(outputs: &'a ort::session::SessionOutputs, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
+    let value = outputs.get(name).ok_or_else(|| EngineError::Inference(format!("model has no output {name:?}")))?;
+    let (s, data) = value.try_extract_tensor::<f32>()?;
+    if s.len() != shape.len() || s.iter().zip(shape).any(|(&a, &b)| a != b as i64) {
+        return Err(EngineError::Inference(format!("model output {name} shape {s:?}, expected {shape:?}")));
+    }
+    Ok(data)
+}
+
 /// A small pool of sessions over one model, so several threads can run inference at once
 /// (`Session::run` needs `&mut`). Each session uses one intra-op thread: on these 2-core
 /// machines one thread per session and one session per core is faster than sharing.

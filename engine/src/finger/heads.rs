@@ -144,10 +144,7 @@ impl Heads {
         let outputs = session.run(ort::inputs![FEATURES => input])?;
         let side = 2 * p;
         let read = |name: &str| -> Result<Vec<f32>> {
-            let (s, data) = outputs[name].try_extract_tensor::<f32>()?;
-            if s[..] != [points.len() as i64, 1, side as i64, side as i64] {
-                return Err(EngineError::Inference(format!("LEADER heads {name} shape {s:?}")));
-            }
+            let data = onnx::output_f32(&outputs, name, &[points.len(), 1, side, side])?;
             Ok(points
                 .iter()
                 .zip(&corners)

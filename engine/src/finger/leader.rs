@@ -255,14 +255,16 @@ impl Leader {
         let data = self.with_network(|net| {
             let outputs = net.trunk.run(inputs)?;
             let (Some(heads), Some(session)) = (&self.heads, net.heads.as_mut()) else {
-                let full = map(&outputs, "head_conc", &[1, ph, pw, 4])?;
+                let full = onnx::output_f32(&outputs, "head_conc", &[1, ph, pw, 4])?;
                 let mut data = Vec::with_capacity(w * h * 4);
                 for y in 0..h {
                     data.extend_from_slice(&full[((y + top) * pw + left) * 4..][..w * 4]);
                 }
                 return Ok(data);
             };
-            let (heat, quality) = (map(&outputs, "heat", &[1, 1, ph, pw])?, map(&outputs, "quality", &[1, 1, ph, pw])?);
+            let plane = [1, 1, ph, pw];
+            let (heat, quality) =
+                (onnx::output_f32(&outputs, "heat", &plane)?, onnx::output_f32(&outputs, "quality", &plane)?);
             let mut data = vec![f32::NAN; w * h * 4];
             let mut points = Vec::new();
             for y in 0..h {
@@ -301,17 +303,6 @@ impl Leader {
         timing.decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         Ok((Template { width: img.width, height: img.height, ppi, quality: 0, minutiae }, timing))
     }
-}
-
-/// The output `name` of a LEADER session as a flat slice, checked to have `shape`.
-fn map<'a>(outputs: &'a ort::session::SessionOutputs, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
-    let value =
-        outputs.get(name).ok_or_else(|| EngineError::Inference(format!("LEADER model has no output {name:?}")))?;
-    let (s, data) = value.try_extract_tensor::<f32>()?;
-    if s.len() != shape.len() || s.iter().zip(shape).any(|(&a, &b)| a != b as i64) {
-        return Err(EngineError::Inference(format!("LEADER output {name} shape {s:?}, expected {shape:?}")));
-    }
-    Ok(data)
 }
 
 /// The patch-wise heads a trunk model carries in its metadata; `None` for a whole network.
