@@ -145,11 +145,8 @@ def cut_stem(model):
     outside = [n for n in model.graph.node if id(n) not in stem_ids and "input" in n.input]
     if outside:
         fail(f"{outside[0].name} reads the graph input")
-    rename = {p.output[0]: b["input"] for p, b in zip(pools, branches)}
-    for n in model.graph.node:
-        for i, x in enumerate(n.input):
-            if x in rename:
-                n.input[i] = rename[x]
+    for p, b in zip(pools, branches):
+        rename(model.graph, p.output[0], b["input"])  # the pools themselves are dropped below
     del model.graph.input[:]
     model.graph.input.extend(helper.make_tensor_value_info(b["input"], onnx.TensorProto.FLOAT,
                                                            [1, channels[b["input"]], "half_h", "half_w"])
@@ -177,6 +174,7 @@ def ancestors(G, names):
 
 
 def rename(graph, old, new):
+    """Renames the value `old` to `new` wherever a node of `graph` produces or reads it."""
     for n in graph.node:
         n.output[:] = [new if o == old else o for o in n.output]
         n.input[:] = [new if i == old else i for i in n.input]

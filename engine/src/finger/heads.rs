@@ -83,13 +83,8 @@ impl Heads {
         onnx::session_from_memory(&self.model, METADATA_KEY, origin, threads)
     }
 
-    /// Side of the (square) patch, half-resolution pixels.
-    pub fn patch(&self) -> usize {
-        self.patch
-    }
-
     /// Runs the heads at `points` (full-resolution `(x, y)` of the network input) given the
-    /// trunk's `features` [1, C, h, w]: one patch per point, one batch.
+    /// trunk's `features` [1, C, h, w]: one patch per point, `BATCH` patches per run.
     pub fn run(
         &self,
         session: &mut Session,
