@@ -28,7 +28,8 @@ pub struct AuditEntry {
     pub subject_id: Option<i64>,
     /// Result (`match`, `no_match`, `rejected`, `ok`, `denied`, ...).
     pub outcome: String,
-    /// JSON detail (no personal data); a stored text that is not JSON reads as a string.
+    /// JSON detail (no personal data).
+    // a stored text that is not JSON reads as a JSON string of it
     #[sqlx(try_from = "JsonOrText")]
     pub detail: serde_json::Value,
 }

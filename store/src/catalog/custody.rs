@@ -6,10 +6,13 @@ use futures::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::db::Conn;
+#[cfg(doc)]
+use crate::custody::GENESIS;
 use crate::error::{Result, StoreError};
 
-/// One custody entry as stored. `at` stays the exact text that was hashed and signed
-/// (UTC, fixed width), so checking an entry never depends on re-formatting a time.
+// `at` stays the exact text that was hashed and signed (UTC, fixed width), so checking an
+// entry never depends on re-formatting a time.
+/// One custody entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustodyEntry {
@@ -26,7 +29,7 @@ pub struct CustodyEntry {
     pub subject: String,
     /// JSON detail.
     pub detail: String,
-    /// Hash of entry `seq - 1` ([`crate::custody::GENESIS`] for the first).
+    /// Hash of entry `seq - 1` ([`GENESIS`] for the first).
     pub prev_hash: String,
     /// BLAKE3 (derive-key mode, context `epatrol custody v1`) of the fields above.
     pub hash: String,

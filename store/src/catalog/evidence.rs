@@ -9,8 +9,9 @@ use super::db::{Conn, Fixed, FixedOpt};
 use crate::error::Result;
 use crate::model::{EvidenceState, Source, Tier, TimeSource};
 
-/// One evidence row. To insert one, fill every field; `id` and `state` are the catalog's
-/// (a new row is `active`).
+// To insert one, fill every field; `id` and `state` are the catalog's (a new row is
+// `active`): see [`insert`].
+/// One evidence row.
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {

@@ -8,7 +8,7 @@ use super::db::{Conn, Fixed, FixedOpt, is_unique_violation};
 use crate::error::{Result, StoreError};
 use crate::model::Offence;
 
-/// A stored incident report.
+/// A stored incident.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Incident {
