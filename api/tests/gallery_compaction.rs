@@ -77,7 +77,7 @@ async fn deleting_people_compacts_the_finger_gallery_in_the_background() {
             let view =
                 View { finger_position: 2, view_number: 0, impression_type: 0, quality: 80, template: e.template };
             let t = NewTemplate {
-                modality: "finger".into(),
+                modality: epatrol_store::model::Modality::Finger,
                 model: FINGER_MODEL.into(),
                 position: Some(2),
                 quality: 80.0,

@@ -706,7 +706,7 @@ async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_ca
         assert!(rows.iter().any(|r| r.action == action), "{action} not audited");
     }
     for secret in [password.as_str(), new_pw, one_time.as_str()] {
-        assert!(!rows.iter().any(|r| r.detail.contains(secret)), "passwords are never logged");
+        assert!(!rows.iter().any(|r| r.detail.to_string().contains(secret)), "passwords are never logged");
     }
     cat.close().await;
 
@@ -748,7 +748,9 @@ async fn http_admin_creates_accounts_disables_accounts_and_devices_and_tokens_ca
     let cat = Catalog::open_in(&data).await.unwrap();
     let rows = cat.audit_tail(50).await.unwrap();
     assert!(rows.iter().any(|r| r.action == "device.enroll"));
-    assert!(!rows.iter().any(|r| r.detail.contains(&dev_secret) || r.detail.contains(&ws_secret)));
+    assert!(
+        !rows.iter().any(|r| r.detail.to_string().contains(&dev_secret) || r.detail.to_string().contains(&ws_secret))
+    );
     cat.close().await;
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use epatrol_store::Catalog;
-use epatrol_store::retention::SystemClock;
+use epatrol_store::clock::SystemClock;
 use epatrol_store::vault::{Declared, EvidenceVault, IngestRequest, Source, Vault};
 
 fn dataset(name: &str) -> PathBuf {
@@ -58,7 +58,7 @@ async fn ingest_once(ev_dir: &Path, vault: Vault, file: &Path) -> f64 {
     let out = ev.ingest_file(file, &req()).await.unwrap();
     let s = t.elapsed().as_secs_f64();
     assert!(matches!(format!("{:?}", out.status).as_str(), "Stored" | "Damaged"), "{out:?}");
-    ev.catalog.close().await;
+    ev.catalog().close().await;
     s
 }
 

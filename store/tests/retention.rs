@@ -6,7 +6,8 @@ mod common;
 
 use common::{Backend, World, dataset, req};
 use epatrol_store::StoreError;
-use epatrol_store::retention::{IncidentReport, Offence, Sweeper, Tier, add_months, parse_ts};
+use epatrol_store::clock::{fmt_ts, parse_ts};
+use epatrol_store::retention::{IncidentReport, Offence, Sweeper, Tier, add_months};
 use epatrol_store::vault::Digest;
 use time::Duration;
 
@@ -34,8 +35,8 @@ fn incident(reference: &str, offence: Offence) -> IncidentReport {
 }
 
 async fn state(w: &World, d: &Digest) -> (String, String) {
-    let e = w.ev.catalog.evidence_by_digest(&d.to_hex()).await.unwrap().unwrap();
-    (e.tier, e.expires_at)
+    let e = w.ev.catalog().evidence_by_digest(&d.to_hex()).await.unwrap().unwrap();
+    (e.tier.to_string(), fmt_ts(e.expires_at))
 }
 
 /// Sweeps at one second before `deadline` (must keep) and at `deadline` (must delete).
@@ -105,9 +106,9 @@ async fn general_straight_to_crime_by_manual_reclassification() {
     let (w, d) = world_with_item().await;
     let r = w.ev.reclassify("sup", &d, Tier::Crime, "video shows a robbery").await.unwrap();
     assert_eq!((r.from_tier.as_str(), r.to_tier.as_str()), ("general", "crime"));
-    let audit = w.ev.catalog.audit_tail(5).await.unwrap();
+    let audit = w.ev.catalog().audit_tail(5).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "reclassify"), "manual reclassification is audited");
-    let custody = w.ev.custody.entries_for(&d.to_hex()).await.unwrap();
+    let custody = w.ev.custody().entries_for(&d.to_hex()).await.unwrap();
     assert_eq!(custody.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["ingest", "classify"]);
 }
 

@@ -7,7 +7,9 @@ mod common;
 use bytes::Bytes;
 use common::{Backend, World, dataset, req};
 use epatrol_store::StoreError;
-use epatrol_store::retention::{IncidentReport, Offence, Sweeper, Tier, parse_ts};
+use epatrol_store::clock::{fmt_ts, parse_ts};
+use epatrol_store::model::EvidenceState;
+use epatrol_store::retention::{IncidentReport, Offence, Sweeper, Tier};
 use epatrol_store::vault::{Commit, Declared, Digest, IngestStatus, blob_key};
 use object_store::{ObjectStoreExt, PutPayload};
 use time::Duration;
@@ -23,11 +25,11 @@ async fn dedup(b: Backend) {
     let second = w.ev.ingest_file(&dataset(A), &req()).await.unwrap();
     assert_eq!(second.status, IngestStatus::Duplicate);
     assert_eq!(second.evidence_id, first.evidence_id);
-    let blobs = w.ev.vault.list("blobs").await.unwrap();
+    let blobs = w.ev.vault().list("blobs").await.unwrap();
     assert_eq!(blobs.len(), 1, "identical footage is stored once: {blobs:?}");
-    assert!(w.ev.vault.list("staging").await.unwrap().is_empty(), "no staging left");
+    assert!(w.ev.vault().list("staging").await.unwrap().is_empty(), "no staging left");
     // thumbnails are stored as blobs and catalogued
-    let thumbs = w.ev.catalog.thumbnails_of(first.evidence_id.unwrap()).await.unwrap();
+    let thumbs = w.ev.catalog().thumbnails_of(first.evidence_id.unwrap()).await.unwrap();
     assert!(!thumbs.is_empty());
     assert!(w.ev.verify().await.unwrap().ok());
 }
@@ -36,10 +38,10 @@ async fn create_if_absent_race(b: Backend) {
     let Some(w) = World::new(b).await else { return };
     let bytes = std::fs::read(dataset("g_faststart.mp4")).unwrap();
     // two writers stage the same bytes, then both try to commit: exactly one creates
-    let s1 = w.ev.vault.stage(&bytes[..], Declared::default()).await.unwrap();
-    let s2 = w.ev.vault.stage(&bytes[..], Declared::default()).await.unwrap();
+    let s1 = w.ev.vault().stage(&bytes[..], Declared::default()).await.unwrap();
+    let s2 = w.ev.vault().stage(&bytes[..], Declared::default()).await.unwrap();
     assert_eq!(s1.digest, s2.digest);
-    let (r1, r2) = tokio::join!(w.ev.vault.commit(&s1), w.ev.vault.commit(&s2));
+    let (r1, r2) = tokio::join!(w.ev.vault().commit(&s1), w.ev.vault().commit(&s2));
     let mut outcomes = [r1.unwrap(), r2.unwrap()];
     outcomes.sort_by_key(|c| *c == Commit::AlreadyPresent);
     if b == Backend::S3 {
@@ -51,12 +53,12 @@ async fn create_if_absent_race(b: Backend) {
     } else {
         assert_eq!(outcomes, [Commit::Created, Commit::AlreadyPresent]);
     }
-    assert_eq!(w.ev.vault.list("blobs").await.unwrap().len(), 1);
-    let (d, _) = w.ev.vault.rehash(&blob_key(&s1.digest)).await.unwrap();
+    assert_eq!(w.ev.vault().list("blobs").await.unwrap().len(), 1);
+    let (d, _) = w.ev.vault().rehash(&blob_key(&s1.digest)).await.unwrap();
     assert_eq!(d, s1.digest);
     // sequentially, create-if-absent is exact on every backend
-    let s3 = w.ev.vault.stage(&bytes[..], Declared::default()).await.unwrap();
-    assert_eq!(w.ev.vault.commit(&s3).await.unwrap(), Commit::AlreadyPresent);
+    let s3 = w.ev.vault().stage(&bytes[..], Declared::default()).await.unwrap();
+    assert_eq!(w.ev.vault().commit(&s3).await.unwrap(), Commit::AlreadyPresent);
 
     // and two whole ingests of one new file: one row, one blob, one "stored"
     let (path, r) = (dataset(A), req());
@@ -64,18 +66,18 @@ async fn create_if_absent_race(b: Backend) {
     let mut st = [x.unwrap().status, y.unwrap().status];
     st.sort_by_key(|s| *s == IngestStatus::Duplicate);
     assert_eq!(st, [IngestStatus::Stored, IngestStatus::Duplicate]);
-    assert_eq!(w.ev.catalog.evidence_in_state("active").await.unwrap().len(), 1);
+    assert_eq!(w.ev.catalog().evidence_in_state(EvidenceState::Active).await.unwrap().len(), 1);
 }
 
 async fn declared_mismatch_leaves_nothing(b: Backend) {
     let Some(w) = World::new(b).await else { return };
     let bytes = std::fs::read(dataset("g_faststart.mp4")).unwrap();
     let wrong = Declared { len: Some(bytes.len() as u64 + 1), digest: None };
-    assert!(matches!(w.ev.vault.stage(&bytes[..], wrong).await, Err(StoreError::Integrity(_))));
+    assert!(matches!(w.ev.vault().stage(&bytes[..], wrong).await, Err(StoreError::Integrity(_))));
     let wrong = Declared { len: None, digest: Some(Digest::of(b"other")) };
-    assert!(matches!(w.ev.vault.stage(&bytes[..], wrong).await, Err(StoreError::Integrity(_))));
-    assert!(w.ev.vault.list("staging").await.unwrap().is_empty());
-    assert!(w.ev.vault.list("blobs").await.unwrap().is_empty());
+    assert!(matches!(w.ev.vault().stage(&bytes[..], wrong).await, Err(StoreError::Integrity(_))));
+    assert!(w.ev.vault().list("staging").await.unwrap().is_empty());
+    assert!(w.ev.vault().list("blobs").await.unwrap().is_empty());
 }
 
 async fn multipart_resume(b: Backend) {
@@ -91,7 +93,7 @@ async fn multipart_resume(b: Backend) {
     assert!(w.ev.upload_part(&up.id, 1, Bytes::from_static(b"short")).await.is_err());
 
     // "power loss": a new process over the same data dir and backend resumes
-    let vault = w.ev.vault.clone();
+    let vault = w.ev.vault().clone();
     let World { tmp, .. } = w;
     let w = World::on(tmp, vault).await;
     let st = w.ev.upload_status(&up.id).await.unwrap();
@@ -103,9 +105,9 @@ async fn multipart_resume(b: Backend) {
     let out = w.ev.complete_upload(&up.id, &req()).await.unwrap();
     assert_eq!(out.status, IngestStatus::Stored);
     assert_eq!(out.digest, A_BLAKE3);
-    let (d, n) = w.ev.vault.rehash(&blob_key(&A_BLAKE3.parse().unwrap())).await.unwrap();
+    let (d, n) = w.ev.vault().rehash(&blob_key(&A_BLAKE3.parse().unwrap())).await.unwrap();
     assert_eq!((d.to_hex().as_str(), n), (A_BLAKE3, bytes.len() as u64));
-    assert!(w.ev.vault.list("staging").await.unwrap().is_empty(), "parts removed after completion");
+    assert!(w.ev.vault().list("staging").await.unwrap().is_empty(), "parts removed after completion");
 }
 
 async fn range_reads(b: Backend) {
@@ -114,11 +116,11 @@ async fn range_reads(b: Backend) {
     let out = w.ev.ingest_file(&dataset(A), &req()).await.unwrap();
     let d: Digest = out.digest.parse().unwrap();
     for r in [0..1, 100..1000, 1_000_000..2_500_000, (bytes.len() as u64 - 10)..bytes.len() as u64] {
-        let got = w.ev.vault.read_range(&d, r.clone()).await.unwrap();
+        let got = w.ev.vault().read_range(&d, r.clone()).await.unwrap();
         assert_eq!(&got[..], &bytes[r.start as usize..r.end as usize]);
     }
-    assert!(w.ev.vault.read_range(&d, 0..bytes.len() as u64 + 1).await.is_err());
-    assert!(w.ev.vault.read_range(&d, 5..5).await.is_err());
+    assert!(w.ev.vault().read_range(&d, 0..bytes.len() as u64 + 1).await.is_err());
+    assert!(w.ev.vault().read_range(&d, 5..5).await.is_err());
 }
 
 async fn retention_extend_only(b: Backend) {
@@ -126,8 +128,11 @@ async fn retention_extend_only(b: Backend) {
     let out = w.ev.ingest_file(&dataset(A), &req()).await.unwrap();
     let d: Digest = out.digest.parse().unwrap();
     let e = w.ev.active_evidence(&d).await.unwrap();
-    assert_eq!((e.recorded_from.as_str(), e.recorded_to.as_str()), ("2023-11-14T22:13:20Z", "2023-11-14T22:13:40Z"));
-    assert_eq!((e.tier.as_str(), e.expires_at.as_str()), ("general", "2023-12-14T22:13:40Z"));
+    assert_eq!(
+        (fmt_ts(e.recorded_from), fmt_ts(e.recorded_to)),
+        ("2023-11-14T22:13:20Z".into(), "2023-11-14T22:13:40Z".into())
+    );
+    assert_eq!((e.tier.as_str(), fmt_ts(e.expires_at)), ("general", "2023-12-14T22:13:40Z".into()));
 
     let crime = IncidentReport {
         reference: "INC-1".into(),
@@ -139,18 +144,18 @@ async fn retention_extend_only(b: Backend) {
     };
     let r = w.ev.file_incident("sup", &crime).await.unwrap();
     assert_eq!(r.items.len(), 1);
-    assert_eq!((r.items[0].to_tier.as_str(), r.items[0].to_expires.as_str()), ("crime", "2028-11-14T22:13:40Z"));
+    assert_eq!((r.items[0].to_tier.as_str(), fmt_ts(r.items[0].to_expires)), ("crime", "2028-11-14T22:13:40Z".into()));
     // a later administrative report or a manual downgrade never shortens it
     let admin = IncidentReport { reference: "INC-2".into(), offence: Offence::Administrative, ..crime.clone() };
     let r = w.ev.file_incident("sup", &admin).await.unwrap();
-    assert_eq!((r.items[0].to_tier.as_str(), r.items[0].to_expires.as_str()), ("crime", "2028-11-14T22:13:40Z"));
+    assert_eq!((r.items[0].to_tier.as_str(), fmt_ts(r.items[0].to_expires)), ("crime", "2028-11-14T22:13:40Z".into()));
     assert!(matches!(w.ev.reclassify("sup", &d, Tier::Administrative, "oops").await, Err(StoreError::Refused(_))));
     // footage of another officer or outside the window is not selected
     let other = IncidentReport { reference: "INC-3".into(), officer: "O-2".into(), ..crime.clone() };
     assert!(w.ev.file_incident("sup", &other).await.unwrap().items.is_empty());
 
     if b == Backend::S3 {
-        let ctl = w.ev.vault.s3_control().unwrap();
+        let ctl = w.ev.vault().s3_control().unwrap();
         assert_eq!(ctl.get_tier_tag(blob_key(&d).as_ref()).await.unwrap().as_deref(), Some("crime"));
     }
 }
@@ -169,13 +174,13 @@ async fn hold_blocks_delete(b: Backend) {
     assert_eq!(w.ev.release_holds("sup", &d, "resolved").await.unwrap(), 1);
     // the open case still keeps it
     assert!(sweeper.run(false).await.unwrap().deleted.is_empty());
-    w.ev.catalog.close_case("CASE-7", "2030-01-01T00:00:00Z").await.unwrap();
+    w.ev.catalog().close_case("CASE-7", parse_ts("2030-01-01T00:00:00Z").unwrap()).await.unwrap();
     let dry = sweeper.run(true).await.unwrap();
     assert_eq!(dry.deleted.len(), 1);
-    assert!(w.ev.vault.blob_size(&d).await.unwrap().is_some(), "dry run deletes nothing");
+    assert!(w.ev.vault().blob_size(&d).await.unwrap().is_some(), "dry run deletes nothing");
     assert_eq!(sweeper.run(false).await.unwrap().deleted.len(), 1);
-    assert!(w.ev.vault.blob_size(&d).await.unwrap().is_none());
-    assert!(w.ev.vault.list(&format!("thumbs/{d}")).await.unwrap().is_empty());
+    assert!(w.ev.vault().blob_size(&d).await.unwrap().is_none());
+    assert!(w.ev.vault().list(&format!("thumbs/{d}")).await.unwrap().is_empty());
     assert!(w.ev.verify().await.unwrap().ok());
 }
 
@@ -192,10 +197,10 @@ async fn sweeper_idempotent_multi_node(b: Backend) {
     let (r1, r2) = tokio::join!(s1.run(false), s2.run(false));
     let (r1, r2) = (r1.unwrap(), r2.unwrap());
     assert_eq!(r1.deleted.len() + r2.deleted.len(), 3, "each item deleted exactly once");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deletions").fetch_one(w.ev.catalog.pool()).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deletions").fetch_one(&mut w.raw().await).await.unwrap();
     assert_eq!(n, 3);
     assert!(s1.run(false).await.unwrap().deleted.is_empty(), "second run has nothing to do");
-    assert!(w.ev.vault.list("blobs").await.unwrap().is_empty());
+    assert!(w.ev.vault().list("blobs").await.unwrap().is_empty());
     let rep = w.ev.verify().await.unwrap();
     assert!(rep.ok(), "{:?}", rep.problems);
     assert_eq!(rep.deletions_checked, 3);
@@ -212,12 +217,12 @@ async fn custody_chain_and_tamper(b: Backend) {
     assert_eq!(rep.custody_entries, 3);
 
     // custody rows refuse UPDATE/DELETE through SQL...
-    let pool = w.ev.catalog.pool();
-    assert!(sqlx::query("UPDATE custody_log SET actor = 'x' WHERE seq = 2").execute(pool).await.is_err());
+    let mut conn = w.raw().await;
+    assert!(sqlx::query("UPDATE custody_log SET actor = 'x' WHERE seq = 2").execute(&mut conn).await.is_err());
     // ...and someone who drops the guard is caught by the chain
-    sqlx::query("DROP TRIGGER custody_log_no_update").execute(pool).await.unwrap();
+    sqlx::query("DROP TRIGGER custody_log_no_update").execute(&mut conn).await.unwrap();
     sqlx::query("UPDATE custody_log SET detail = '{\"reason\":\"nothing\"}' WHERE seq = 2")
-        .execute(pool)
+        .execute(&mut conn)
         .await
         .unwrap();
     let rep = w.ev.verify().await.unwrap();
@@ -225,7 +230,7 @@ async fn custody_chain_and_tamper(b: Backend) {
 
     // a corrupted blob is named
     let bad = Bytes::from_static(b"not the footage any more");
-    w.ev.vault.store().put(&blob_key(&d), PutPayload::from(bad)).await.unwrap();
+    w.ev.vault().store().put(&blob_key(&d), PutPayload::from(bad)).await.unwrap();
     let rep = w.ev.verify().await.unwrap();
     assert!(
         rep.problems.iter().any(|p| p.contains(&d.to_hex()) && p.contains("content changed")),
@@ -249,7 +254,7 @@ async fn rejects_and_damage(b: Backend) {
     let d = w.ev.ingest_file(&dataset("d_corrupt_truncated_half_of_a.mp4"), &req()).await.unwrap();
     assert_eq!(d.status, IngestStatus::Damaged);
     assert!(d.reason.unwrap().contains("truncated"));
-    assert_eq!(w.ev.vault.list("blobs").await.unwrap().len(), 1, "only the damaged file is kept");
+    assert_eq!(w.ev.vault().list("blobs").await.unwrap().len(), 1, "only the damaged file is kept");
     let e = w.ev.active_evidence(&d.digest.parse().unwrap()).await.unwrap();
     assert!(e.damaged);
 }
@@ -309,7 +314,7 @@ async fn s3_object_lock_retention() {
     w.clock.set(now);
     let out = w.ev.ingest_file(&dataset("g_faststart.mp4"), &r).await.unwrap();
     let d: Digest = out.digest.parse().unwrap();
-    let ctl = w.ev.vault.s3_control().unwrap();
+    let ctl = w.ev.vault().s3_control().unwrap();
     assert!(ctl.object_lock().await.unwrap());
     let key = blob_key(&d);
     let before = ctl.get_retention(key.as_ref()).await.unwrap().expect("retention set at ingest");

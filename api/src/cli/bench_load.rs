@@ -94,7 +94,7 @@ pub fn run_gallery(data: PathBuf, a: GalleryArgs) -> anyhow::Result<()> {
                         flags: Flags::default(),
                     };
                     let template = NewTemplate {
-                        modality: "face".into(),
+                        modality: epatrol_store::model::Modality::Face,
                         model: name.clone(),
                         position: None,
                         quality: 1.0,

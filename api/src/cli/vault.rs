@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use epatrol_store::retention::{IncidentReport, Sweeper, Tier, parse_ts};
+use epatrol_store::clock::parse_ts;
+use epatrol_store::retention::{IncidentReport, Sweeper, Tier};
 use epatrol_store::vault::{
     Declared, Digest, EvidenceVault, IngestRequest, IngestStatus, Source, node_name, verify_export,
 };
@@ -245,7 +246,7 @@ pub fn run(data: &Path, cmd: VaultCommand) -> anyhow::Result<ExitCode> {
                         print_json(&serde_json::json!({"case": a.reference, "case_id": id, "linked": d}))
                     }
                     (None, true) => {
-                        ev.catalog.close_case(&a.reference, &epatrol_store::retention::fmt_ts(ev.clock.now())).await?;
+                        ev.catalog().close_case(&a.reference, ev.clock().now()).await?;
                         print_json(&serde_json::json!({"case": a.reference, "closed": true}))
                     }
                     _ => anyhow::bail!("give exactly one of --link DIGEST or --close"),
@@ -281,8 +282,8 @@ pub fn run(data: &Path, cmd: VaultCommand) -> anyhow::Result<ExitCode> {
                 } else {
                     // whole file: log the view, then stream (never the whole file in memory)
                     let e = ev.active_evidence(&a.digest).await?;
-                    ev.custody.append(&a.opts.actor(), "view", &e.digest, &serde_json::json!({"range": "all"})).await?;
-                    ev.vault.copy_blob_to(&a.digest, &mut stdout).await?;
+                    ev.custody().append(&a.opts.actor(), "view", &e.digest, &serde_json::json!({"range": "all"})).await?;
+                    ev.vault().copy_blob_to(&a.digest, &mut stdout).await?;
                 }
                 Ok(ExitCode::SUCCESS)
             }

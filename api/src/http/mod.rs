@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Result};
 use crate::service::{FaceIndex, IdentificationService};
-use epatrol_store::retention::SystemClock;
+use epatrol_store::clock::SystemClock;
 use epatrol_store::vault::{DEFAULT_VAULT_DIR, EvidenceVault, Vault};
 
 /// Server settings (from `epatrol serve` flags or a test).

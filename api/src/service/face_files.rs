@@ -21,6 +21,7 @@ use epatrol_engine::EngineError;
 use epatrol_engine::identify::{Gallery, decode_f32};
 use epatrol_engine::index::SegmentStore;
 use epatrol_store::Catalog;
+use epatrol_store::model::Modality;
 
 use crate::error::{ApiError, Result};
 
@@ -73,7 +74,7 @@ impl FaceFiles {
     ) -> Result<(Self, Gallery, FilesReport)> {
         let dir = dir_for(data_dir, model);
         let owners: HashMap<u64, i64> =
-            catalog.template_owners("face", model).await?.into_iter().map(|(t, s)| (t as u64, s)).collect();
+            catalog.template_owners(Modality::Face, model).await?.into_iter().map(|(t, s)| (t as u64, s)).collect();
         let (mut store, mut discarded) = open_or_discard(&dir, dim)?;
         let mut report = mend(&mut store, catalog, model, &owners).await?;
         let mut gallery = make(&sample(&store))?;
@@ -171,7 +172,7 @@ async fn mend(
     if !missing.is_empty() {
         let mut ids = Vec::with_capacity(missing.len());
         let mut vectors = Vec::with_capacity(missing.len() * dim);
-        for row in catalog.templates("face", model).await? {
+        for row in catalog.templates(Modality::Face, model).await? {
             if missing.contains(&(row.id as u64)) {
                 ids.push(row.id as u64);
                 vectors.extend(decode_f32(&row.data, dim)?);

@@ -14,6 +14,7 @@ use epatrol_engine::finger::{self, Extracted};
 use epatrol_engine::identify::Candidate;
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
+use epatrol_store::model::Modality;
 
 use super::compaction::Compactor;
 use crate::error::{ApiError, Result};
@@ -56,7 +57,7 @@ impl FingerSide {
             ApiError::Engine(EngineError::Invalid(format!("model {FINGER_MODEL} has no calibration")))
         })?;
         let mut index = FingerIndex::new();
-        for row in catalog.templates("finger", FINGER_MODEL).await? {
+        for row in catalog.templates(Modality::Finger, FINGER_MODEL).await? {
             let rec = iso19794::decode(&row.data)?;
             for v in rec.views {
                 index.add(&row.subject_id.to_string(), v.finger_position, MccTemplate::new(&v.template));

@@ -20,6 +20,7 @@ use epatrol_engine::identify::{Candidate, Decision, Gallery, decide, encode_f32}
 use epatrol_engine::models::{Calibration, Manifest};
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewEvent, NewSubject, NewTemplate, Subject};
+use epatrol_store::model::Modality;
 
 use super::compaction::Compactor;
 use super::face_files::{FaceFiles, FilesReport};
@@ -326,7 +327,8 @@ impl IdentificationService {
     pub async fn delete_subject(&self, external_id: &str) -> Result<DeleteReport> {
         let _w = self.writes.lock().await;
         let d = self.catalog.delete_subject(external_id).await?;
-        let face_ids: Vec<u64> = d.templates.iter().filter(|(_, m)| m == "face").map(|(t, _)| *t as u64).collect();
+        let face_ids: Vec<u64> =
+            d.templates.iter().filter(|(_, m)| *m == Modality::Face).map(|(t, _)| *t as u64).collect();
         let face_templates = self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(&face_ids)?;
         self.face_files.remove(face_ids).await;
         let finger_templates = self.fingers.remove(d.id);
@@ -362,7 +364,7 @@ impl IdentificationService {
         for (f, e) in fingers.iter().zip(prints) {
             let e = e.map_err(|e| image_error(&f.label, e))?;
             p.rows.push(NewTemplate {
-                modality: "finger".into(),
+                modality: Modality::Finger,
                 model: FINGER_MODEL.into(),
                 position: Some(f.position as i64),
                 quality: e.quality.score as f64,
@@ -385,7 +387,7 @@ impl IdentificationService {
             let t = t.map_err(|e| image_error(&img.label, e))?;
             let q = t.quality.expect("probe path measures quality");
             p.rows.push(NewTemplate {
-                modality: "face".into(),
+                modality: Modality::Face,
                 model: model.to_string(),
                 position: None,
                 quality: q.score as f64,

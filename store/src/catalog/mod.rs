@@ -1,19 +1,38 @@
 //! The SQL catalog: SQLite file under the data dir (WAL, foreign keys, embedded migrations).
 //!
-//! One type, [`Catalog`], with domain methods split by resource into submodules.
+//! Every SQL statement of the crate lives under this module.
+//!
+//! - [`Catalog`]: the handle (pool, file, field cipher) with convenience methods for
+//!   one-shot reads and writes, and [`Catalog::begin`] for callers that compose several
+//!   repository calls in one transaction;
+//! - one repository module per resource (`evidence`, `incidents`, `custody`, `journal`,
+//!   `uploads`, `sweep`, ...): typed rows (`sqlx::FromRow`) and free functions taking
+//!   `&mut `[`db::Conn`], so the vault, retention and custody code compose them;
+//! - [`db`]: the database type and the column encodings, named once.
+//!
+//! SQL is kept portable where it costs nothing (`ON CONFLICT`, `RETURNING`); what is
+//! SQLite-specific says so where it is written (scalar `MAX(a, b)`, `last_insert_rowid`,
+//! `VACUUM` and pragmas, the connection options below). Placeholders are `?`, which a
+//! PostgreSQL backend would rewrite as `$n`.
 
 mod audit;
 pub mod crypto;
+pub mod custody;
+pub mod db;
 pub mod evidence;
 pub mod incidents;
+pub mod journal;
 mod outbox;
 mod search;
 mod subjects;
+pub mod sweep;
+pub mod uploads;
 mod users;
 
 pub use audit::AuditEntry;
-pub use evidence::{Evidence, NewEvidence, ThumbnailRow};
-pub use incidents::{Case, Hold, Incident, NewIncident};
+pub use custody::CustodyEntry;
+pub use evidence::{Evidence, ThumbnailRow};
+pub use incidents::{Case, Hold, Incident};
 pub use outbox::{NewEvent, OutboxEvent};
 pub use search::EvidenceQuery;
 pub use subjects::{DeletedSubject, Flags, NewSubject, NewTemplate, Subject, TemplateRow};
@@ -22,8 +41,9 @@ pub use users::{Session, User};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use self::db::{Pool, PoolConn, Tx};
 use crate::error::Result;
 
 /// File name of the catalog inside the data dir.
@@ -32,7 +52,7 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 /// Handle to the catalog database.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    pool: SqlitePool,
+    pool: Pool,
     path: PathBuf,
     cipher: std::sync::Arc<crypto::FieldCipher>,
 }
@@ -68,9 +88,14 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// The connection pool, for modules that add their own queries.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Starts a transaction: pass `&mut tx` to repository functions, then `commit()`.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A connection from the pool, for repository calls that need no transaction.
+    pub async fn acquire(&self) -> Result<PoolConn> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// Path of the database file.
@@ -82,11 +107,4 @@ impl Catalog {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Current UTC time as RFC 3339, the format of every timestamp column.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formatting of the current time cannot fail")
 }

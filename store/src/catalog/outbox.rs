@@ -2,22 +2,28 @@
 //! order by subscribers that resume from the last sequence number they saw.
 
 use serde::Serialize;
-use sqlx::Row;
+use time::OffsetDateTime;
 
-use super::{Catalog, now_rfc3339};
+use super::Catalog;
+use super::db::{Conn, JsonText, Precise};
+use crate::clock::fmt_rfc3339;
 use crate::error::Result;
 
 /// One stored event.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutboxEvent {
     /// Position in the outbox, increasing; subscribers resume after it.
     pub seq: i64,
     /// When it was written (RFC 3339).
-    pub at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[sqlx(try_from = "Precise")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: OffsetDateTime,
     /// Event type, e.g. `identification.registered`.
     pub kind: String,
     /// The event's JSON document.
+    #[sqlx(try_from = "JsonText")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: serde_json::Value,
 }
@@ -29,6 +35,38 @@ pub struct NewEvent {
     pub kind: &'static str,
     /// JSON object payload.
     pub payload: serde_json::Value,
+}
+
+/// Appends an event written at `at` about audit row `audit_id`.
+pub async fn insert(
+    conn: &mut Conn,
+    at: OffsetDateTime,
+    kind: &str,
+    audit_id: i64,
+    payload: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (at, kind, audit_id, payload) VALUES (?, ?, ?, ?)")
+        .bind(Precise(at))
+        .bind(kind)
+        .bind(audit_id)
+        .bind(payload.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` events with `seq > after`, oldest first.
+pub async fn after(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<OutboxEvent>> {
+    Ok(sqlx::query_as("SELECT seq, at, kind, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Sequence number of the newest event (0 when there is none).
+pub async fn last_seq(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetch_one(&mut *conn).await?)
 }
 
 impl Catalog {
@@ -45,33 +83,15 @@ impl Catalog {
         detail: &serde_json::Value,
         event: Option<NewEvent>,
     ) -> Result<i64> {
-        let at = now_rfc3339();
-        let mut tx = self.pool().begin().await?;
-        let audit_id = sqlx::query(
-            "INSERT INTO audit_log (at, actor, device, action, subject_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&at)
-        .bind(actor)
-        .bind(device)
-        .bind(action)
-        .bind(subject_id)
-        .bind(outcome)
-        .bind(detail.to_string())
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
+        let at = OffsetDateTime::now_utc();
+        let mut tx = self.begin().await?;
+        let audit_id = super::audit::insert(&mut tx, at, actor, device, action, subject_id, outcome, detail).await?;
         if let Some(mut e) = event {
             if let Some(obj) = e.payload.as_object_mut() {
                 obj.insert("audit_id".into(), audit_id.into());
-                obj.insert("at".into(), at.clone().into());
+                obj.insert("at".into(), fmt_rfc3339(at).into());
             }
-            sqlx::query("INSERT INTO outbox (at, kind, audit_id, payload) VALUES (?, ?, ?, ?)")
-                .bind(&at)
-                .bind(e.kind)
-                .bind(audit_id)
-                .bind(e.payload.to_string())
-                .execute(&mut *tx)
-                .await?;
+            insert(&mut tx, at, e.kind, audit_id, &e.payload).await?;
         }
         tx.commit().await?;
         Ok(audit_id)
@@ -79,27 +99,11 @@ impl Catalog {
 
     /// Up to `limit` events with `seq > after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEvent>> {
-        let rows = sqlx::query("SELECT seq, at, kind, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let payload: String = r.try_get("payload")?;
-                Ok(OutboxEvent {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    kind: r.try_get("kind")?,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect()
+        self::after(&mut *self.acquire().await?, after, limit).await
     }
 
     /// Sequence number of the newest event (0 when there is none).
     pub async fn last_event_seq(&self) -> Result<i64> {
-        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetch_one(self.pool()).await?;
-        Ok(r.try_get(0)?)
+        last_seq(&mut *self.acquire().await?).await
     }
 }

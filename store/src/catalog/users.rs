@@ -5,13 +5,14 @@
 //! row back into a credential.
 
 use serde::Serialize;
-use sqlx::Row;
 
-use super::{Catalog, now_rfc3339};
+use super::Catalog;
+use crate::clock::now_rfc3339;
 use crate::error::{Result, StoreError};
 
-/// An account.
-#[derive(Debug, Clone, Serialize)]
+/// An account. The role stays text here: the set of roles belongs to the API's access
+/// policy, and the table's CHECK constraint already refuses anything else.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct User {
     /// Row id.
     pub id: i64,
@@ -27,7 +28,7 @@ pub struct User {
 }
 
 /// What a live token stands for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {
     /// Account row id.
     pub user_id: i64,
@@ -55,6 +56,7 @@ impl Catalog {
             .execute(&self.pool)
             .await;
         match res {
+            // SQLite: the rowid of this connection's last insert
             Ok(r) => Ok(r.last_insert_rowid()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::Conflict("an account with this login exists".into()))
@@ -66,20 +68,10 @@ impl Catalog {
 
     /// The account with this login, if any.
     pub async fn user_by_login(&self, login: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, login, role, password_hash, disabled FROM users WHERE login = ?")
+        Ok(sqlx::query_as("SELECT id, login, role, password_hash, disabled FROM users WHERE login = ?")
             .bind(login)
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(User {
-                id: r.try_get("id")?,
-                login: r.try_get("login")?,
-                role: r.try_get("role")?,
-                password_hash: r.try_get("password_hash")?,
-                disabled: r.try_get("disabled")?,
-            })
-        })
-        .transpose()
+            .await?)
     }
 
     /// Number of enabled accounts with `role`.
@@ -183,7 +175,7 @@ impl Catalog {
     /// The session behind a token hash, if the token exists, has not expired at `now`
     /// (unix seconds), and neither its account nor its device is disabled.
     pub async fn session(&self, token_sha256: &str, now: i64) -> Result<Option<Session>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT t.user_id, u.login, u.role, t.device_id, t.expires_at FROM tokens t \
              JOIN users u ON u.id = t.user_id JOIN devices d ON d.device_id = t.device_id \
              WHERE t.token_sha256 = ? AND t.expires_at > ? AND u.disabled = 0 AND d.disabled = 0",
@@ -191,17 +183,7 @@ impl Catalog {
         .bind(token_sha256)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Session {
-                user_id: r.try_get("user_id")?,
-                login: r.try_get("login")?,
-                role: r.try_get("role")?,
-                device_id: r.try_get("device_id")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Disables (or re-enables) an account; its tokens stop working at once.

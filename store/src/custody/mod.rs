@@ -11,42 +11,16 @@ pub use keys::CustodyKey;
 use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use serde::Serialize;
 
-use crate::catalog::Catalog;
+pub use crate::catalog::CustodyEntry;
+use crate::catalog::db::Conn;
+use crate::catalog::{Catalog, custody as rows};
+use crate::clock::{Clock, fmt_ts};
 use crate::error::{Result, StoreError};
-use crate::retention::{Clock, fmt_ts};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// One custody entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CustodyEntry {
-    /// Position in the chain, from 1.
-    pub seq: i64,
-    /// When (UTC, fixed width).
-    pub at: String,
-    /// Who (officer login, `cli:<user>`, `sweeper:<node>`).
-    pub actor: String,
-    /// What: `ingest`, `duplicate`, `view`, `export`, `classify`, `hold`, `release`,
-    /// `case_link`, `delete`, `reject`.
-    pub action: String,
-    /// The item concerned (evidence digest), or empty.
-    pub subject: String,
-    /// JSON detail.
-    pub detail: String,
-    /// Hash of entry `seq - 1` ([`GENESIS`] for the first).
-    pub prev_hash: String,
-    /// BLAKE3 (derive-key mode, context `epatrol custody v1`) of the fields above.
-    pub hash: String,
-    /// Id of the signing key.
-    pub key_id: String,
-    /// Ed25519 signature of `hash` (the 32 raw bytes), hex.
-    pub signature: String,
-}
 
 /// Hash of an entry's content and its link to the previous entry.
 pub fn entry_hash(
@@ -123,7 +97,7 @@ impl CustodyLog {
         detail: &serde_json::Value,
     ) -> Result<CustodyEntry> {
         for attempt in 0..200u32 {
-            let mut conn = self.catalog.pool().acquire().await?;
+            let mut conn = self.catalog.acquire().await?;
             match self.append_on(&mut conn, actor, action, subject, detail).await {
                 Ok(e) => return Ok(e),
                 Err(StoreError::Sql(sqlx::Error::Database(e)))
@@ -143,18 +117,15 @@ impl CustodyLog {
     /// transaction's first write: SQLite then holds the write lock and no one can race `seq`.
     pub async fn append_on(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut Conn,
         actor: &str,
         action: &str,
         subject: &str,
         detail: &serde_json::Value,
     ) -> Result<CustodyEntry> {
         let detail = detail.to_string();
-        let last = sqlx::query("SELECT seq, hash FROM custody_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        let (seq, prev_hash) = match last {
-            Some(r) => (r.try_get::<i64, _>("seq")? + 1, r.try_get::<String, _>("hash")?),
+        let (seq, prev_hash) = match rows::last(conn).await? {
+            Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS.to_string()),
         };
         let at = fmt_ts(self.clock.now());
@@ -172,32 +143,13 @@ impl CustodyLog {
             key_id: self.key.key_id().into(),
             signature,
         };
-        sqlx::query(
-            "INSERT INTO custody_log (seq, at, actor, action, subject, detail, prev_hash, hash, key_id, signature) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(entry.seq)
-        .bind(&entry.at)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .bind(&entry.key_id)
-        .bind(&entry.signature)
-        .execute(&mut *conn)
-        .await?;
+        rows::insert(conn, &entry).await?;
         Ok(entry)
     }
 
     /// Every entry about `subject`, in chain order.
     pub async fn entries_for(&self, subject: &str) -> Result<Vec<CustodyEntry>> {
-        let rows = sqlx::query("SELECT * FROM custody_log WHERE subject = ? ORDER BY seq")
-            .bind(subject)
-            .fetch_all(self.catalog.pool())
-            .await?;
-        rows.iter().map(row_to_entry).collect()
+        rows::for_subject(&mut *self.catalog.acquire().await?, subject).await
     }
 
     /// Checks every entry's hash and signature and every link, streaming the table.
@@ -205,9 +157,9 @@ impl CustodyLog {
         use futures::TryStreamExt;
         let mut report = ChainReport::default();
         let mut prev: Option<(i64, String)> = None;
-        let mut rows = sqlx::query("SELECT * FROM custody_log ORDER BY seq").fetch(self.catalog.pool());
-        while let Some(row) = rows.try_next().await? {
-            let e = row_to_entry(&row)?;
+        let mut conn = self.catalog.acquire().await?;
+        let mut entries = rows::all(&mut conn);
+        while let Some(e) = entries.try_next().await? {
             report.entries += 1;
             if let Err(msg) = e.check(public) {
                 report.problems.push(msg);
@@ -228,19 +180,4 @@ impl CustodyLog {
         }
         Ok(report)
     }
-}
-
-fn row_to_entry(r: &sqlx::sqlite::SqliteRow) -> Result<CustodyEntry> {
-    Ok(CustodyEntry {
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        actor: r.try_get("actor")?,
-        action: r.try_get("action")?,
-        subject: r.try_get("subject")?,
-        detail: r.try_get("detail")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-        key_id: r.try_get("key_id")?,
-        signature: r.try_get("signature")?,
-    })
 }

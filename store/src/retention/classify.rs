@@ -2,11 +2,13 @@
 //! Every change is one transaction with its custody entry; retention only ever extends.
 
 use serde::Serialize;
-use sqlx::Row;
+use time::OffsetDateTime;
 
-use super::{Offence, Retention, Tier, fmt_ts, parse_ts};
-use crate::catalog::{Evidence, NewIncident};
+use super::{Offence, Retention, Tier};
+use crate::catalog::{Evidence, Incident, evidence, incidents};
+use crate::clock::{fmt_ts, parse_ts};
 use crate::error::{Result, StoreError};
+use crate::model::EvidenceState;
 use crate::vault::{Digest, EvidenceVault};
 
 /// An incident report as filed by a supervisor.
@@ -33,13 +35,19 @@ pub struct Reclassified {
     /// Evidence digest.
     pub digest: String,
     /// Tier before.
-    pub from_tier: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub from_tier: Tier,
     /// Tier after.
-    pub to_tier: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to_tier: Tier,
     /// Deadline before.
-    pub from_expires: String,
+    #[serde(with = "crate::clock::fixed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub from_expires: OffsetDateTime,
     /// Deadline after.
-    pub to_expires: String,
+    #[serde(with = "crate::clock::fixed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to_expires: OffsetDateTime,
 }
 
 /// Result of filing an incident.
@@ -61,21 +69,18 @@ impl EvidenceVault {
         if ends <= starts {
             return Err(StoreError::Invalid("incident window ends before it starts".into()));
         }
-        let now = fmt_ts(self.clock.now());
-        let incident_id = self
-            .catalog
-            .insert_incident(&NewIncident {
-                reference: r.reference.clone(),
-                offence: r.offence.as_str().into(),
-                officer: r.officer.clone(),
-                starts_at: fmt_ts(starts),
-                ends_at: fmt_ts(ends),
-                report: r.report.clone(),
-                created_by: actor.into(),
-                created_at: now.clone(),
-            })
-            .await?;
-        let footage = self.catalog.evidence_overlapping(Some(&r.officer), &fmt_ts(starts), &fmt_ts(ends)).await?;
+        let now = self.clock.now();
+        let incident = Incident {
+            id: 0,
+            reference: r.reference.clone(),
+            offence: r.offence,
+            officer: r.officer.clone(),
+            starts_at: starts,
+            ends_at: ends,
+            report: r.report.clone(),
+        };
+        let incident_id = incidents::insert(&mut *self.catalog.acquire().await?, &incident, actor, now).await?;
+        let footage = self.catalog.evidence_overlapping(Some(&r.officer), starts, ends).await?;
         let mut items = Vec::new();
         for e in footage {
             let why = serde_json::json!({"incident": r.reference, "offence": r.offence.as_str()});
@@ -89,7 +94,7 @@ impl EvidenceVault {
     /// refused: retention never shortens.
     pub async fn reclassify(&self, actor: &str, digest: &Digest, tier: Tier, reason: &str) -> Result<Reclassified> {
         let e = self.active_evidence(digest).await?;
-        let current: Tier = e.tier.parse()?;
+        let current = e.tier;
         if tier < current {
             return Err(StoreError::Refused(format!(
                 "{} is in tier {current}; retention only extends, not to {tier}",
@@ -119,48 +124,27 @@ impl EvidenceVault {
         why: &serde_json::Value,
         incident: Option<i64>,
     ) -> Result<Reclassified> {
-        let recorded_to = parse_ts(&e.recorded_to)?;
-        let before = Retention { tier: e.tier.parse()?, expires_at: parse_ts(&e.expires_at)? };
-        let after = before.upgrade(wanted, recorded_to);
-        let mut tx = self.catalog.pool().begin().await?;
-        // the WHERE repeats extend-only in SQL, so a concurrent classifier cannot be undone
-        sqlx::query(
-            "UPDATE evidence SET tier = ?, expires_at = MAX(expires_at, ?) WHERE id = ? AND state = 'active' \
-             AND CASE tier WHEN 'general' THEN 0 WHEN 'administrative' THEN 1 ELSE 2 END <= ?",
-        )
-        .bind(after.tier.as_str())
-        .bind(fmt_ts(after.expires_at))
-        .bind(e.id)
-        .bind(tier_rank(after.tier))
-        .execute(&mut *tx)
-        .await?;
+        let before = Retention { tier: e.tier, expires_at: e.expires_at };
+        let after = before.upgrade(wanted, e.recorded_to);
+        let mut tx = self.catalog.begin().await?;
+        // extend-only is repeated in SQL, so a concurrent classifier cannot be undone
+        let (to_tier, to_expires) = evidence::extend_retention(&mut tx, e.id, after.tier, after.expires_at).await?;
         if let Some(i) = incident {
-            sqlx::query(
-                "INSERT OR IGNORE INTO evidence_incidents (evidence_id, incident_id, linked_at) VALUES (?, ?, ?)",
-            )
-            .bind(e.id)
-            .bind(i)
-            .bind(fmt_ts(self.clock.now()))
-            .execute(&mut *tx)
-            .await?;
+            incidents::link_evidence(&mut tx, e.id, i, self.clock.now()).await?;
         }
-        let r =
-            sqlx::query("SELECT tier, expires_at FROM evidence WHERE id = ?").bind(e.id).fetch_one(&mut *tx).await?;
         let change = Reclassified {
             digest: e.digest.clone(),
-            from_tier: e.tier.clone(),
-            to_tier: r.try_get("tier")?,
-            from_expires: e.expires_at.clone(),
-            to_expires: r.try_get("expires_at")?,
+            from_tier: e.tier,
+            to_tier,
+            from_expires: e.expires_at,
+            to_expires,
         };
         let detail = serde_json::json!({"from_tier": change.from_tier, "to_tier": change.to_tier,
-            "from_expires": change.from_expires, "to_expires": change.to_expires, "why": why});
+            "from_expires": fmt_ts(change.from_expires), "to_expires": fmt_ts(change.to_expires), "why": why});
         self.custody.append_on(&mut tx, actor, "classify", &e.digest, &detail).await?;
         tx.commit().await?;
         let digest: Digest = e.digest.parse()?;
-        if let Err(err) =
-            self.vault.apply_retention(&digest, change.to_tier.parse()?, parse_ts(&change.to_expires)?).await
-        {
+        if let Err(err) = self.vault.apply_retention(&digest, change.to_tier, change.to_expires).await {
             tracing::warn!(digest = %e.digest, error = %err, "could not reflect retention on the stored object");
         }
         Ok(change)
@@ -169,22 +153,11 @@ impl EvidenceVault {
     /// Places a legal hold; the item cannot be swept until every hold is released.
     pub async fn place_hold(&self, actor: &str, digest: &Digest, reason: &str) -> Result<i64> {
         let e = self.active_evidence(digest).await?;
-        let mut tx = self.catalog.pool().begin().await?;
+        let mut tx = self.catalog.begin().await?;
         // only while active: a sweeper that already claimed the item wins, and says so
-        let r = sqlx::query(
-            "INSERT INTO holds (evidence_id, reason, placed_by, placed_at) \
-             SELECT id, ?, ?, ? FROM evidence WHERE id = ? AND state = 'active'",
-        )
-        .bind(reason)
-        .bind(actor)
-        .bind(fmt_ts(self.clock.now()))
-        .bind(e.id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
+        let Some(id) = incidents::place_hold(&mut tx, e.id, reason, actor, self.clock.now()).await? else {
             return Err(StoreError::Refused(format!("{digest} is being deleted; no hold placed")));
-        }
-        let id = r.last_insert_rowid();
+        };
         self.custody
             .append_on(&mut tx, actor, "hold", &e.digest, &serde_json::json!({"hold_id": id, "reason": reason}))
             .await?;
@@ -198,16 +171,8 @@ impl EvidenceVault {
     /// Releases every open hold on the item; returns how many.
     pub async fn release_holds(&self, actor: &str, digest: &Digest, reason: &str) -> Result<u64> {
         let e = self.active_evidence(digest).await?;
-        let mut tx = self.catalog.pool().begin().await?;
-        let r = sqlx::query(
-            "UPDATE holds SET released_by = ?, released_at = ? WHERE evidence_id = ? AND released_at IS NULL",
-        )
-        .bind(actor)
-        .bind(fmt_ts(self.clock.now()))
-        .bind(e.id)
-        .execute(&mut *tx)
-        .await?;
-        let n = r.rows_affected();
+        let mut tx = self.catalog.begin().await?;
+        let n = incidents::release_holds(&mut tx, e.id, actor, self.clock.now()).await?;
         if n > 0 {
             self.custody
                 .append_on(&mut tx, actor, "release", &e.digest, &serde_json::json!({"released": n, "reason": reason}))
@@ -225,19 +190,10 @@ impl EvidenceVault {
     /// Links the item to a case (opened if new); an open case blocks deletion.
     pub async fn link_case(&self, actor: &str, digest: &Digest, case_ref: &str) -> Result<i64> {
         let e = self.active_evidence(digest).await?;
-        let now = fmt_ts(self.clock.now());
-        let case_id = self.catalog.open_case(case_ref, &now).await?;
-        let mut tx = self.catalog.pool().begin().await?;
-        let r = sqlx::query(
-            "INSERT OR IGNORE INTO case_evidence (case_id, evidence_id, linked_at, linked_by) VALUES (?, ?, ?, ?)",
-        )
-        .bind(case_id)
-        .bind(e.id)
-        .bind(&now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() > 0 {
+        let now = self.clock.now();
+        let case_id = self.catalog.open_case(case_ref, now).await?;
+        let mut tx = self.catalog.begin().await?;
+        if incidents::link_case(&mut tx, case_id, e.id, actor, now).await? {
             self.custody
                 .append_on(&mut tx, actor, "case_link", &e.digest, &serde_json::json!({"case": case_ref}))
                 .await?;
@@ -249,17 +205,9 @@ impl EvidenceVault {
     /// The active evidence row for `digest`, or `NotFound`.
     pub async fn active_evidence(&self, digest: &Digest) -> Result<Evidence> {
         match self.catalog.evidence_by_digest(&digest.to_hex()).await? {
-            Some(e) if e.state == "active" => Ok(e),
+            Some(e) if e.state == EvidenceState::Active => Ok(e),
             Some(e) => Err(StoreError::NotFound(format!("{digest} ({})", e.state))),
             None => Err(StoreError::NotFound(format!("evidence {digest}"))),
         }
-    }
-}
-
-fn tier_rank(t: Tier) -> i64 {
-    match t {
-        Tier::General => 0,
-        Tier::Administrative => 1,
-        Tier::Crime => 2,
     }
 }

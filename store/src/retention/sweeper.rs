@@ -7,12 +7,12 @@
 //! already-deleted blob is not an error, so every step can be repeated.
 
 use serde::Serialize;
-use sqlx::Row;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
-use super::fmt_ts;
+use super::Tier;
 use crate::catalog::Evidence;
-use crate::catalog::evidence::row_to_evidence;
+use crate::catalog::sweep::{self, Deletion};
+use crate::clock::fmt_ts;
 use crate::error::Result;
 use crate::vault::{Digest, EvidenceVault, blob_key};
 
@@ -25,20 +25,22 @@ pub struct SweepItem {
     /// Evidence digest.
     pub digest: String,
     /// Tier it was in.
-    pub tier: String,
+    pub tier: Tier,
     /// Its deadline.
-    pub expires_at: String,
+    #[serde(with = "crate::clock::fixed")]
+    pub expires_at: OffsetDateTime,
     /// Bytes freed.
     pub size: i64,
 }
 
 /// What a sweep did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SweepReport {
     /// Dry run: nothing was changed.
     pub dry_run: bool,
     /// The clock's "now".
-    pub now: String,
+    #[serde(with = "crate::clock::fixed")]
+    pub now: OffsetDateTime,
     /// Items deleted (or to delete, in a dry run).
     pub deleted: Vec<SweepItem>,
     /// Expired items kept by a hold or an open case.
@@ -54,10 +56,6 @@ pub struct Sweeper<'a> {
     node: String,
 }
 
-const ELIGIBLE: &str = "NOT EXISTS (SELECT 1 FROM holds h WHERE h.evidence_id = evidence.id AND h.released_at IS NULL) \
-     AND NOT EXISTS (SELECT 1 FROM case_evidence ce JOIN cases c ON c.id = ce.case_id \
-                     WHERE ce.evidence_id = evidence.id AND c.closed_at IS NULL)";
-
 impl<'a> Sweeper<'a> {
     /// A sweeper identified by `node` (claims and deletion records name it).
     pub fn new(ev: &'a EvidenceVault, node: impl Into<String>) -> Self {
@@ -66,63 +64,31 @@ impl<'a> Sweeper<'a> {
 
     /// One pass. With `dry_run`, reports what would go and changes nothing.
     pub async fn run(&self, dry_run: bool) -> Result<SweepReport> {
-        let now_t = self.ev.clock.now();
-        let now = fmt_ts(now_t);
-        let stale = fmt_ts(now_t - CLAIM_LEASE);
-        let pool = self.ev.catalog.pool();
-        let mut report = SweepReport { dry_run, now: now.clone(), ..Default::default() };
-
-        let held = sqlx::query(&format!(
-            "SELECT COUNT(*) FROM evidence WHERE state = 'active' AND expires_at <= ? AND NOT ({ELIGIBLE})"
-        ))
-        .bind(&now)
-        .fetch_one(pool)
-        .await?;
-        report.held = held.try_get::<i64, _>(0)? as u64;
-
-        let candidates = sqlx::query(&format!(
-            "SELECT * FROM evidence WHERE ((state = 'active' AND expires_at <= ? AND {ELIGIBLE}) \
-             OR (state = 'deleting' AND sweep_claimed_at < ?)) ORDER BY expires_at"
-        ))
-        .bind(&now)
-        .bind(&stale)
-        .fetch_all(pool)
-        .await?;
-        for row in candidates {
-            let e = row_to_evidence(&row)?;
-            let item = SweepItem {
-                digest: e.digest.clone(),
-                tier: e.tier.clone(),
-                expires_at: e.expires_at.clone(),
-                size: e.size,
-            };
+        let now = self.ev.clock.now();
+        let stale = now - CLAIM_LEASE;
+        let mut report = SweepReport { dry_run, now, deleted: Vec::new(), held: 0, lost_race: 0 };
+        let mut conn = self.ev.catalog.acquire().await?;
+        report.held = sweep::count_held(&mut conn, now).await? as u64;
+        let candidates = sweep::candidates(&mut conn, now, stale).await?;
+        drop(conn);
+        for e in candidates {
+            let item = SweepItem { digest: e.digest.clone(), tier: e.tier, expires_at: e.expires_at, size: e.size };
             if dry_run {
                 report.deleted.push(item);
                 continue;
             }
             // the claim re-checks every condition: a hold placed since the SELECT wins
-            let claimed = sqlx::query(&format!(
-                "UPDATE evidence SET state = 'deleting', sweep_claim = ?, sweep_claimed_at = ? WHERE id = ? AND \
-                 ((state = 'active' AND expires_at <= ? AND {ELIGIBLE}) OR (state = 'deleting' AND sweep_claimed_at < ?))"
-            ))
-            .bind(&self.node)
-            .bind(&now)
-            .bind(e.id)
-            .bind(&now)
-            .bind(&stale)
-            .execute(pool)
-            .await?;
-            if claimed.rows_affected() == 0 {
+            if !sweep::claim(&mut *self.ev.catalog.acquire().await?, e.id, &self.node, now, stale).await? {
                 report.lost_race += 1;
                 continue;
             }
-            self.delete_claimed(&e, &now).await?;
+            self.delete_claimed(&e, now).await?;
             report.deleted.push(item);
         }
         Ok(report)
     }
 
-    async fn delete_claimed(&self, e: &Evidence, now: &str) -> Result<()> {
+    async fn delete_claimed(&self, e: &Evidence, now: OffsetDateTime) -> Result<()> {
         let digest: Digest = e.digest.parse()?;
         for t in self.ev.catalog.thumbnails_of(e.id).await? {
             self.ev.vault.delete_key(&object_store::path::Path::from(t.object_key)).await?;
@@ -130,34 +96,27 @@ impl<'a> Sweeper<'a> {
         let blob_was_there = self.ev.vault.delete_key(&blob_key(&digest)).await?;
         let record = serde_json::json!({
             "evidence_id": e.id, "digest": e.digest, "size": e.size, "device": e.device, "officer": e.officer,
-            "recorded_from": e.recorded_from, "recorded_to": e.recorded_to, "tier": e.tier,
-            "expires_at": e.expires_at, "deleted_at": now, "node": self.node,
+            "recorded_from": fmt_ts(e.recorded_from), "recorded_to": fmt_ts(e.recorded_to), "tier": e.tier,
+            "expires_at": fmt_ts(e.expires_at), "deleted_at": fmt_ts(now), "node": self.node,
             "reason": "retention period expired", "blob_was_present": blob_was_there,
         });
         let text = record.to_string();
         let key = self.ev.custody.key();
         let signature = key.sign_hex(text.as_bytes());
-        let mut tx = self.ev.catalog.pool().begin().await?;
+        let mut tx = self.ev.catalog.begin().await?;
         // only the claim holder finishes; after a lease takeover the old holder's write is a no-op
-        let done = sqlx::query(
-            "UPDATE evidence SET state = 'deleted' WHERE id = ? AND state = 'deleting' AND sweep_claim = ?",
-        )
-        .bind(e.id)
-        .bind(&self.node)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if !sweep::mark_deleted(&mut tx, e.id, &self.node).await? {
             return Ok(());
         }
-        sqlx::query("INSERT OR IGNORE INTO deletions (evidence_id, digest, deleted_at, record, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(e.id)
-            .bind(&e.digest)
-            .bind(now)
-            .bind(&text)
-            .bind(key.key_id())
-            .bind(&signature)
-            .execute(&mut *tx)
-            .await?;
+        let deletion = Deletion {
+            evidence_id: e.id,
+            digest: e.digest.clone(),
+            deleted_at: now,
+            record: text,
+            key_id: key.key_id().into(),
+            signature,
+        };
+        sweep::insert_deletion(&mut tx, &deletion).await?;
         self.ev.custody.append_on(&mut tx, &format!("sweeper:{}", self.node), "delete", &e.digest, &record).await?;
         tx.commit().await?;
         Ok(())

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::{Digest, EvidenceVault, blob_key};
+use crate::clock::fmt_ts;
 use crate::custody::{CustodyEntry, keys};
 use crate::error::{Result, StoreError};
-use crate::retention::fmt_ts;
 
 /// Format tag of the manifest.
 pub const EXPORT_FORMAT: &str = "epatrol-export-1";

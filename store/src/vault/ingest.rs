@@ -4,20 +4,19 @@
 //! rolls back, so no blob without an evidence row survives and no row without a blob exists.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 use serde::Serialize;
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 use super::service::host_name;
 use super::{Declared, Digest, EvidenceVault, Staged, blob_key, random_id};
-use crate::catalog::NewEvidence;
-use crate::catalog::evidence::insert_evidence;
+use crate::catalog::db::is_unique_violation;
+use crate::catalog::{Evidence, ThumbnailRow, evidence, journal};
+use crate::clock::fmt_ts;
 use crate::error::{Result, StoreError};
-use crate::retention::{Tier, fmt_ts};
+use crate::model::{EvidenceState, Source, Tier, TimeSource};
 use crate::video::{self, MediaInfo, Rejection};
 
 /// How long a journal row of another host may go without a heartbeat before recovery
@@ -26,41 +25,6 @@ pub const JOURNAL_LEASE: Duration = Duration::hours(6);
 
 /// Thumbnails made per item.
 pub const THUMBNAILS_PER_ITEM: usize = 3;
-
-/// Where footage came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Uploaded by the body camera itself.
-    BodyCamera,
-    /// Uploaded by a docking / charging station.
-    Dock,
-    /// Another device (a colleague's phone, another recorder) when the camera failed.
-    OtherDevice,
-}
-
-impl Source {
-    /// Catalog name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::BodyCamera => "body_camera",
-            Source::Dock => "dock",
-            Source::OtherDevice => "other_device",
-        }
-    }
-}
-
-impl FromStr for Source {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.replace('-', "_").as_str() {
-            "body_camera" | "camera" => Ok(Source::BodyCamera),
-            "dock" => Ok(Source::Dock),
-            "other_device" | "other" | "phone" => Ok(Source::OtherDevice),
-            other => Err(StoreError::Invalid(format!("unknown source {other:?} (body_camera, dock, other_device)"))),
-        }
-    }
-}
 
 /// Who submits footage and what they declare about it.
 #[derive(Debug, Clone)]
@@ -114,10 +78,12 @@ pub struct IngestOutcome {
     pub evidence_id: Option<i64>,
     /// Tier.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub tier: Option<Tier>,
     /// Retention deadline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "crate::clock::fixed::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub expires_at: Option<OffsetDateTime>,
     /// Media facts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaInfo>,
@@ -189,11 +155,7 @@ impl EvidenceVault {
         mtime: OffsetDateTime,
     ) -> Result<IngestOutcome> {
         let digest = staged.digest.to_hex();
-        sqlx::query("UPDATE ingest_journal SET digest = ? WHERE id = ?")
-            .bind(&digest)
-            .bind(journal_id)
-            .execute(self.catalog.pool())
-            .await?;
+        journal::set_digest(&mut *self.catalog.acquire().await?, journal_id, &digest).await?;
 
         if let Some(existing) = self.catalog.evidence_by_digest(&digest).await? {
             self.vault.discard(&staged.key).await;
@@ -203,10 +165,7 @@ impl EvidenceVault {
 
         // record the intent first: if this process dies inside or after the copy, recovery
         // knows a blob may exist that no evidence row owns yet
-        sqlx::query("UPDATE ingest_journal SET commit_started = 1 WHERE id = ?")
-            .bind(journal_id)
-            .execute(self.catalog.pool())
-            .await?;
+        journal::mark_commit_started(&mut *self.catalog.acquire().await?, journal_id).await?;
         self.vault.commit(&staged).await?;
 
         // thumbnails come from the local file: no second read through the object store
@@ -221,24 +180,30 @@ impl EvidenceVault {
             let td = Digest::of(&t.jpeg);
             let size = t.jpeg.len() as i64;
             self.vault.put_small(&key, Bytes::from(t.jpeg)).await?;
-            thumb_rows.push((i as i64, t.pts_ms, key.to_string(), td.to_hex(), size));
+            thumb_rows.push(ThumbnailRow {
+                idx: i as i64,
+                pts_ms: t.pts_ms,
+                object_key: key.to_string(),
+                digest: td.to_hex(),
+                size,
+            });
         }
 
         let (recorded_from, time_source) = match (req.recorded_from, media.creation_time) {
-            (Some(t), _) => (t, "declared"),
-            (None, Some(t)) => (t, "metadata"),
-            (None, None) => (mtime, "file_mtime"),
+            (Some(t), _) => (t, TimeSource::Declared),
+            (None, Some(t)) => (t, TimeSource::Metadata),
+            (None, None) => (mtime, TimeSource::FileMtime),
         };
         let recorded_to = recorded_from + Duration::milliseconds(media.duration_ms as i64);
         let tier = Tier::General;
         let expires_at = tier.deadline(recorded_to);
-        let now = fmt_ts(self.clock.now());
-        let row = NewEvidence {
+        let row = Evidence {
+            id: 0,
             digest: digest.clone(),
             size: staged.size as i64,
             device: req.device.clone(),
             officer: req.officer.clone(),
-            source: req.source.as_str().into(),
+            source: req.source,
             original_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             container: media.container.clone(),
             video_codec: media.video_codec.clone(),
@@ -246,21 +211,23 @@ impl EvidenceVault {
             width: media.width as i64,
             height: media.height as i64,
             duration_ms: media.duration_ms as i64,
-            creation_time: media.creation_time.map(fmt_ts),
-            recorded_from: fmt_ts(recorded_from),
-            recorded_to: fmt_ts(recorded_to),
-            time_source: time_source.into(),
+            creation_time: media.creation_time,
+            recorded_from,
+            recorded_to,
+            time_source,
+            damaged: media.damage.is_some(),
             damage_reason: media.damage.clone(),
-            tier: tier.as_str().into(),
-            expires_at: fmt_ts(expires_at),
-            ingested_at: now,
+            tier,
+            expires_at,
+            state: EvidenceState::Active,
+            ingested_at: self.clock.now(),
             ingested_by: req.actor.clone(),
         };
 
-        let mut tx = self.catalog.pool().begin().await?;
-        let id = match insert_evidence(&mut tx, &row).await {
+        let mut tx = self.catalog.begin().await?;
+        let id = match evidence::insert(&mut tx, &row).await {
             Ok(id) => id,
-            Err(StoreError::Sql(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            Err(StoreError::Sql(e)) if is_unique_violation(&e) => {
                 // a concurrent ingest of the same bytes catalogued it first; the blob is shared
                 drop(tx);
                 self.journal_end(journal_id).await?;
@@ -273,24 +240,14 @@ impl EvidenceVault {
             }
             Err(e) => return Err(e),
         };
-        for (idx, pts, key, td, size) in &thumb_rows {
-            sqlx::query(
-                "INSERT INTO thumbnails (evidence_id, idx, pts_ms, object_key, digest, size) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(idx)
-            .bind(pts)
-            .bind(key)
-            .bind(td)
-            .bind(size)
-            .execute(&mut *tx)
-            .await?;
+        for t in &thumb_rows {
+            evidence::insert_thumbnail(&mut tx, id, t).await?;
         }
-        sqlx::query("DELETE FROM ingest_journal WHERE id = ?").bind(journal_id).execute(&mut *tx).await?;
+        journal::end(&mut tx, journal_id).await?;
         let detail = serde_json::json!({
             "evidence_id": id, "size": staged.size, "officer": req.officer, "device": req.device,
             "source": req.source.as_str(), "file": row.original_name, "damaged": media.damage.is_some(),
-            "tier": tier.as_str(), "expires_at": row.expires_at,
+            "tier": tier.as_str(), "expires_at": fmt_ts(row.expires_at),
         });
         self.custody.append_on(&mut tx, &req.actor, "ingest", &digest, &detail).await?;
         tx.commit().await?;
@@ -306,7 +263,7 @@ impl EvidenceVault {
             status,
             reason: media.damage.clone(),
             evidence_id: Some(id),
-            tier: Some(tier.as_str().into()),
+            tier: Some(tier),
             expires_at: Some(row.expires_at),
             media: Some(media),
         })
@@ -317,10 +274,10 @@ impl EvidenceVault {
         name: &str,
         req: &IngestRequest,
         staged: &Staged,
-        existing: crate::catalog::Evidence,
+        existing: Evidence,
     ) -> Result<IngestOutcome> {
         let digest = staged.digest.to_hex();
-        if existing.state != "active" {
+        if existing.state != EvidenceState::Active {
             return Ok(IngestOutcome {
                 file: name.into(),
                 digest,
@@ -328,7 +285,8 @@ impl EvidenceVault {
                 status: IngestStatus::Rejected,
                 reason: Some(format!(
                     "identical footage was {} under retention (deadline {})",
-                    existing.state, existing.expires_at
+                    existing.state,
+                    fmt_ts(existing.expires_at)
                 )),
                 evidence_id: Some(existing.id),
                 tier: None,
@@ -377,51 +335,34 @@ impl EvidenceVault {
     }
 
     pub(crate) async fn journal_begin(&self, id: &str, staging: &ObjPath) -> Result<()> {
-        let now = fmt_ts(self.clock.now());
-        sqlx::query(
-            "INSERT INTO ingest_journal (id, staging_key, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(staging.as_ref())
-        .bind(host_name())
-        .bind(std::process::id() as i64)
-        .bind(&now)
-        .bind(&now)
-        .execute(self.catalog.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.catalog.acquire().await?;
+        journal::begin(&mut conn, id, staging.as_ref(), &host_name(), std::process::id() as i64, self.clock.now()).await
     }
 
     pub(crate) async fn journal_end(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM ingest_journal WHERE id = ?").bind(id).execute(self.catalog.pool()).await?;
-        Ok(())
+        journal::end(&mut *self.catalog.acquire().await?, id).await
     }
 
     /// Rolls back interrupted ingests whose owner is gone: same-host rows whose process no
     /// longer exists, and other hosts' rows past [`JOURNAL_LEASE`]. Safe to run any time,
     /// from any number of processes.
     pub async fn recover(&self) -> Result<RecoveryReport> {
-        let rows = sqlx::query("SELECT id, host, pid, heartbeat_at FROM ingest_journal")
-            .fetch_all(self.catalog.pool())
-            .await?;
+        let rows = journal::all(&mut *self.catalog.acquire().await?).await?;
         let me = host_name();
-        let stale_before = fmt_ts(self.clock.now() - JOURNAL_LEASE);
+        let stale_before = self.clock.now() - JOURNAL_LEASE;
         let mut report = RecoveryReport::default();
         for r in rows {
-            let id: String = r.try_get("id")?;
-            let host: String = r.try_get("host")?;
-            let pid: i64 = r.try_get("pid")?;
-            let heartbeat: String = r.try_get("heartbeat_at")?;
-            let dead = if host == me {
+            let pid = r.pid;
+            let dead = if r.host == me {
                 pid != std::process::id() as i64 && !Path::new(&format!("/proc/{pid}")).exists()
             } else {
-                heartbeat < stale_before
+                r.heartbeat_at < stale_before
             };
             if !dead {
                 report.in_flight += 1;
                 continue;
             }
-            report.blobs_removed += self.rollback_journal(&id).await? as u64;
+            report.blobs_removed += self.rollback_journal(&r.id).await? as u64;
             report.rolled_back += 1;
         }
         Ok(report)
@@ -429,30 +370,19 @@ impl EvidenceVault {
 
     /// Undoes one journaled ingest; returns whether a blob was removed.
     pub(crate) async fn rollback_journal(&self, id: &str) -> Result<bool> {
-        let Some(r) = sqlx::query("SELECT staging_key, digest, commit_started FROM ingest_journal WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.catalog.pool())
-            .await?
-        else {
+        let Some(r) = journal::get(&mut *self.catalog.acquire().await?, id).await? else {
             return Ok(false);
         };
-        let staging: String = r.try_get("staging_key")?;
-        let digest: Option<String> = r.try_get("digest")?;
-        let commit_started: i64 = r.try_get("commit_started")?;
-        self.vault.discard(&ObjPath::from(staging)).await;
+        self.vault.discard(&ObjPath::from(r.staging_key)).await;
         let mut removed = false;
-        if let Some(d) = digest {
+        if let Some(d) = r.digest {
             // the digest is someone's if catalogued or if another ingest of it is in flight
-            let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ingest_journal WHERE digest = ? AND id != ?")
-                .bind(&d)
-                .bind(id)
-                .fetch_one(self.catalog.pool())
-                .await?;
+            let others = journal::others_with_digest(&mut *self.catalog.acquire().await?, &d, id).await?;
             if others == 0 && self.catalog.evidence_by_digest(&d).await?.is_none() {
                 for (key, _) in self.vault.list(&format!("thumbs/{d}")).await? {
                     self.vault.delete_key(&key).await?;
                 }
-                if commit_started != 0 {
+                if r.commit_started {
                     removed = self.vault.delete_key(&blob_key(&d.parse()?)).await?;
                 }
             }

@@ -16,9 +16,10 @@ mod service;
 mod upload;
 mod verify;
 
+pub use crate::model::Source;
 pub use digest::{Digest, merge_parts, part_chaining_value, valid_part_size};
 pub use export::{ExportReport, verify_export};
-pub use ingest::{IngestOutcome, IngestRequest, IngestStatus, RecoveryReport, Source};
+pub use ingest::{IngestOutcome, IngestRequest, IngestStatus, RecoveryReport};
 pub use service::{DEFAULT_VAULT_DIR, EvidenceVault, host_name, node_name};
 pub use upload::UploadStatus;
 pub use verify::VerifyReport;
@@ -37,7 +38,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{Result, StoreError};
-use crate::retention::Tier;
+use crate::model::Tier;
 
 /// Size of each read from the source and of each multipart part (S3 wants ≥ 5 MiB).
 pub const CHUNK: usize = 8 << 20;

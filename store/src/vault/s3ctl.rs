@@ -8,8 +8,9 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
+use crate::clock::fmt_ts;
 use crate::error::{Result, StoreError};
-use crate::retention::{Tier, fmt_ts};
+use crate::model::Tier;
 
 /// Signed direct access to one bucket.
 #[derive(Debug)]

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
+use crate::clock::{Clock, SystemClock};
 use crate::custody::{CustodyKey, CustodyLog};
 use crate::error::Result;
-use crate::retention::{Clock, SystemClock};
 
 use super::Vault;
 
@@ -18,15 +18,15 @@ pub const DEFAULT_VAULT_DIR: &str = "vault";
 #[derive(Debug, Clone)]
 pub struct EvidenceVault {
     /// SQL catalog.
-    pub catalog: Catalog,
+    pub(crate) catalog: Catalog,
     /// Blob store.
-    pub vault: Vault,
+    pub(crate) vault: Vault,
     /// Custody log (signs with the node key).
-    pub custody: CustodyLog,
+    pub(crate) custody: CustodyLog,
     /// Time source.
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Node name for sweeper claims and journal rows (`host:pid`).
-    pub node: String,
+    node: String,
     data_dir: PathBuf,
 }
 
@@ -57,6 +57,31 @@ impl EvidenceVault {
     /// The data dir.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The SQL catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The blob store.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The custody log.
+    pub fn custody(&self) -> &CustodyLog {
+        &self.custody
+    }
+
+    /// The time source.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// This node's name (`host:pid`).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 }
 

@@ -6,15 +6,15 @@
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 use serde::Serialize;
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::ingest::{IngestOutcome, IngestRequest};
 use object_store::ObjectStoreExt;
 
 use super::{Declared, Digest, EvidenceVault, merge_parts, part_chaining_value, random_id, valid_part_size};
+use crate::catalog::uploads::{self, UploadRow};
 use crate::error::{Result, StoreError};
-use crate::retention::fmt_ts;
+use crate::model::UploadState;
 use crate::video::{self, Rejection};
 
 /// Where an upload stands; a resuming client sends the parts not in `received`.
@@ -32,7 +32,8 @@ pub struct UploadStatus {
     /// Indices of the parts already stored.
     pub received: Vec<u64>,
     /// `open`, `completed` or `aborted`.
-    pub state: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: UploadState,
     /// Who started it (only they may add parts or complete it over the API).
     pub owner: String,
 }
@@ -58,45 +59,34 @@ impl EvidenceVault {
             return Err(StoreError::Invalid("empty upload".into()));
         }
         let id = random_id();
-        sqlx::query(
-            "INSERT INTO uploads (id, part_size, declared_len, declared_digest, created_at, owner) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(part_size as i64)
-        .bind(declared_len as i64)
-        .bind(declared_digest.map(|d| d.to_hex()))
-        .bind(fmt_ts(self.clock.now()))
-        .bind(owner)
-        .execute(self.catalog.pool())
-        .await?;
+        let row = UploadRow {
+            id: id.clone(),
+            part_size: part_size as i64,
+            declared_len: declared_len as i64,
+            declared_digest: declared_digest.map(|d| d.to_hex()),
+            created_at: self.clock.now(),
+            state: UploadState::Open,
+            owner: owner.into(),
+        };
+        uploads::insert(&mut *self.catalog.acquire().await?, &row).await?;
         self.upload_status(&id).await
     }
 
     /// Where upload `id` stands.
     pub async fn upload_status(&self, id: &str) -> Result<UploadStatus> {
-        let u = sqlx::query("SELECT part_size, declared_len, state, owner FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.catalog.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("upload {id}")))?;
-        let part_size = u.try_get::<i64, _>("part_size")? as u64;
-        let declared_len = u.try_get::<i64, _>("declared_len")? as u64;
-        let received = sqlx::query("SELECT idx FROM upload_parts WHERE upload_id = ? ORDER BY idx")
-            .bind(id)
-            .fetch_all(self.catalog.pool())
-            .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0).map(|v| v as u64))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut conn = self.catalog.acquire().await?;
+        let u = uploads::get(&mut conn, id).await?.ok_or_else(|| StoreError::NotFound(format!("upload {id}")))?;
+        let part_size = u.part_size as u64;
+        let declared_len = u.declared_len as u64;
+        let received = uploads::received_parts(&mut conn, id).await?.into_iter().map(|v| v as u64).collect();
         Ok(UploadStatus {
             id: id.into(),
             part_size,
             declared_len,
             parts: declared_len.div_ceil(part_size),
             received,
-            state: u.try_get("state")?,
-            owner: u.try_get("owner")?,
+            state: u.state,
+            owner: u.owner,
         })
     }
 
@@ -104,7 +94,7 @@ impl EvidenceVault {
     /// `part_size`, or the remainder for the last part.
     pub async fn upload_part(&self, id: &str, idx: u64, data: Bytes) -> Result<()> {
         let st = self.upload_status(id).await?;
-        if st.state != "open" {
+        if st.state != UploadState::Open {
             return Err(StoreError::Invalid(format!("upload {id} is {}", st.state)));
         }
         if idx >= st.parts {
@@ -123,14 +113,8 @@ impl EvidenceVault {
             tokio::task::spawn_blocking(move || part_chaining_value(offset, &d)).await.expect("hash task")
         };
         self.vault.store().put(&part_key(id, idx), data.into()).await?;
-        sqlx::query("INSERT INTO upload_parts (upload_id, idx, len, cv) VALUES (?, ?, ?, ?) ON CONFLICT (upload_id, idx) DO UPDATE SET len = excluded.len, cv = excluded.cv")
-            .bind(id)
-            .bind(idx as i64)
-            .bind(want as i64)
-            .bind(hex::encode(cv))
-            .execute(self.catalog.pool())
-            .await?;
-        Ok(())
+        let mut conn = self.catalog.acquire().await?;
+        uploads::put_part(&mut conn, id, idx as i64, want as i64, &hex::encode(cv)).await
     }
 
     /// The digest of a complete upload, from the parts' chaining values alone.
@@ -140,13 +124,9 @@ impl EvidenceVault {
             let missing: Vec<u64> = (0..st.parts).filter(|i| !st.received.contains(i)).collect();
             return Err(StoreError::Invalid(format!("upload {id} is missing parts {missing:?}")));
         }
-        let rows = sqlx::query("SELECT cv FROM upload_parts WHERE upload_id = ? ORDER BY idx")
-            .bind(id)
-            .fetch_all(self.catalog.pool())
-            .await?;
+        let rows = uploads::part_cvs(&mut *self.catalog.acquire().await?, id).await?;
         let mut cvs = Vec::with_capacity(rows.len());
-        for r in rows {
-            let h: String = r.try_get(0)?;
+        for h in rows {
             let b: [u8; 32] = hex::decode(h)
                 .ok()
                 .and_then(|v| v.try_into().ok())
@@ -161,11 +141,10 @@ impl EvidenceVault {
     pub async fn complete_upload(&self, id: &str, req: &IngestRequest) -> Result<IngestOutcome> {
         let st = self.upload_status(id).await?;
         let digest = self.upload_digest(id).await?;
-        let declared: Option<String> = sqlx::query("SELECT declared_digest FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_one(self.catalog.pool())
+        let declared = uploads::get(&mut *self.catalog.acquire().await?, id)
             .await?
-            .try_get(0)?;
+            .ok_or_else(|| StoreError::NotFound(format!("upload {id}")))?
+            .declared_digest;
         if let Some(d) = declared
             && d != digest.to_hex()
         {
@@ -182,10 +161,7 @@ impl EvidenceVault {
         for i in 0..st.parts {
             self.vault.discard(&part_key(id, i)).await;
         }
-        sqlx::query("UPDATE uploads SET state = 'completed' WHERE id = ?")
-            .bind(id)
-            .execute(self.catalog.pool())
-            .await?;
+        uploads::set_state(&mut *self.catalog.acquire().await?, id, UploadState::Completed).await?;
         Ok(outcome)
     }
 

@@ -6,11 +6,12 @@ use std::collections::HashSet;
 
 use object_store::path::Path as ObjPath;
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{EvidenceVault, blob_key};
+use crate::catalog::{journal, sweep};
 use crate::custody::keys;
 use crate::error::{Result, StoreError};
+use crate::model::EvidenceState;
 
 /// What verification found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,7 +45,7 @@ impl EvidenceVault {
         let mut rep = VerifyReport::default();
         let mut known: HashSet<String> = HashSet::new();
 
-        for state in ["active", "deleting"] {
+        for state in [EvidenceState::Active, EvidenceState::Deleting] {
             for e in self.catalog.evidence_in_state(state).await? {
                 known.insert(e.digest.clone());
                 let digest = e.digest.parse()?;
@@ -60,7 +61,7 @@ impl EvidenceVault {
                         }
                     }
                     // a sweeper may have deleted the blob before it died; the next sweep finishes
-                    Err(StoreError::NotFound(_)) if state == "deleting" => {}
+                    Err(StoreError::NotFound(_)) if state == EvidenceState::Deleting => {}
                     Err(StoreError::NotFound(_)) => {
                         rep.problems.push(format!("blob {} (evidence {}): missing from the vault", e.digest, e.id))
                     }
@@ -73,7 +74,7 @@ impl EvidenceVault {
                         Ok(_) => {
                             rep.problems.push(format!("thumbnail {} of {}: content changed", t.object_key, e.digest))
                         }
-                        Err(StoreError::NotFound(_)) if state == "deleting" => {}
+                        Err(StoreError::NotFound(_)) if state == EvidenceState::Deleting => {}
                         Err(err) => rep.problems.push(format!("thumbnail {} of {}: {err}", t.object_key, e.digest)),
                     }
                 }
@@ -81,10 +82,9 @@ impl EvidenceVault {
         }
 
         // blobs nobody catalogued: only an ingest still running may own one
-        let journal = sqlx::query("SELECT digest FROM ingest_journal").fetch_all(self.catalog.pool()).await?;
+        let journal = journal::all(&mut *self.catalog.acquire().await?).await?;
         rep.ingests_in_flight = journal.len() as u64;
-        let in_flight: HashSet<String> =
-            journal.iter().filter_map(|r| r.try_get::<Option<String>, _>(0).ok().flatten()).collect();
+        let in_flight: HashSet<String> = journal.into_iter().filter_map(|r| r.digest).collect();
         for (key, _) in self.vault.list("blobs").await? {
             let name = key.filename().unwrap_or_default().to_string();
             if !known.contains(&name) && !in_flight.contains(&name) {
@@ -93,15 +93,11 @@ impl EvidenceVault {
         }
 
         let public = keys::load_public(self.data_dir())?;
-        let dels = sqlx::query("SELECT evidence_id, digest, record, signature FROM deletions ORDER BY id")
-            .fetch_all(self.catalog.pool())
-            .await?;
+        let dels = sweep::deletions(&mut *self.catalog.acquire().await?).await?;
         for r in dels {
             rep.deletions_checked += 1;
-            let digest: String = r.try_get("digest")?;
-            let record: String = r.try_get("record")?;
-            let sig: String = r.try_get("signature")?;
-            if !keys::verify_hex(&public, record.as_bytes(), &sig) {
+            let digest = r.digest;
+            if !keys::verify_hex(&public, r.record.as_bytes(), &r.signature) {
                 rep.problems.push(format!("deletion record of {digest}: bad signature"));
             }
             if self.vault.blob_size(&digest.parse()?).await?.is_some() && !known.contains(&digest) {

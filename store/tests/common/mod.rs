@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use epatrol_store::Catalog;
-use epatrol_store::retention::{FixedClock, parse_ts};
+use epatrol_store::clock::{FixedClock, parse_ts};
 use epatrol_store::vault::{Declared, EvidenceVault, IngestRequest, Source, Vault};
 use object_store::aws::AmazonS3Builder;
 
@@ -93,6 +93,15 @@ impl World {
         let catalog = Catalog::open_in(tmp.path()).await.unwrap();
         let ev = EvidenceVault::with_parts(tmp.path(), catalog, vault, clock.clone()).unwrap();
         World { tmp, ev, clock }
+    }
+}
+
+impl World {
+    /// A connection of its own to the catalog file, for raw SQL (tamper tests, counts).
+    pub async fn raw(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", self.ev.catalog().path().display());
+        sqlx::SqliteConnection::connect(&url).await.unwrap()
     }
 }
 

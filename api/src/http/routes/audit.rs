@@ -5,13 +5,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
+use epatrol_store::catalog::AuditEntry;
 
 /// Most rows one query returns.
 pub const MAX_AUDIT_ROWS: i64 = 1000;
@@ -25,33 +26,12 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-/// One audit row.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditRow {
-    /// Row id.
-    pub id: i64,
-    /// When (RFC 3339).
-    pub at: String,
-    /// Login of the account (or `system`, `cli:<user>`).
-    pub actor: String,
-    /// Device id, if any.
-    pub device: String,
-    /// What was done (`identify`, `enroll`, `login`, `audit.read`, ...).
-    pub action: String,
-    /// Catalog id of the subject concerned, if any.
-    pub subject_id: Option<i64>,
-    /// Result (`match`, `no_match`, `rejected`, `ok`, `denied`, ...).
-    pub outcome: String,
-    /// JSON detail (no personal data).
-    pub detail: serde_json::Value,
-}
-
 /// The newest audit rows (admin role). Reading the log is itself audited.
 #[utoipa::path(
     get, path = "/v1/audit", tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, body = Vec<AuditRow>),
+        (status = 200, body = Vec<AuditEntry>),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -62,7 +42,7 @@ pub async fn audit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     query: std::result::Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<Vec<AuditRow>>> {
+) -> Result<Json<Vec<AuditEntry>>> {
     caller.require(&[Role::Admin])?;
     let Query(q) = query.map_err(|_| ApiError::BadRequest("query: limit=<1-1000>".into()))?;
     let limit = q.limit.unwrap_or(100);
@@ -73,19 +53,5 @@ pub async fn audit(
     let rows = catalog.audit_tail(limit).await?;
     let detail = serde_json::json!({"rows": rows.len()});
     catalog.audit(&caller.login, &caller.device_id, "audit.read", None, "ok", &detail).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| AuditRow {
-                id: r.id,
-                at: r.at,
-                actor: r.actor,
-                device: r.device,
-                action: r.action,
-                subject_id: r.subject_id,
-                outcome: r.outcome,
-                // stored by this crate as JSON text; an unparsable row is shown as a string
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
-            })
-            .collect(),
-    ))
+    Ok(Json(rows))
 }

@@ -15,7 +15,6 @@ use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
-use epatrol_store::retention::fmt_ts;
 use epatrol_store::vault::Digest;
 
 /// Body of `POST /v1/cases`.
@@ -76,10 +75,10 @@ pub async fn open_case(
             _ => return Err(ApiError::BadRequest("every assignee must be an enabled investigator account".into())),
         }
     }
-    let now = fmt_ts(state.evidence.clock.now());
-    let case_id = cat.open_case(&b.reference, &now).await?;
+    let now = state.evidence.clock().now();
+    let case_id = cat.open_case(&b.reference, now).await?;
     for login in &b.investigators {
-        cat.add_case_member(&b.reference, login, &caller.login, &now).await?;
+        cat.add_case_member(&b.reference, login, &caller.login, now).await?;
     }
     let detail = serde_json::json!({"case": b.reference, "investigators": b.investigators});
     cat.audit(&caller.login, &caller.device_id, "case.open", None, "ok", &detail).await?;
@@ -110,7 +109,7 @@ pub async fn link_evidence(
     let d: Digest = b.digest.parse().map_err(|_| ApiError::BadRequest("`digest` must be 64 hex digits".into()))?;
     // link_case opens a missing case; over HTTP a case is opened explicitly (with its
     // investigators) first, and a closed one takes no new evidence
-    match state.evidence.catalog.case_by_reference(&reference).await? {
+    match state.evidence.catalog().case_by_reference(&reference).await? {
         Some(c) if c.closed_at.is_none() => {}
         _ => return Err(ApiError::NotFound("open case".into())),
     }
@@ -136,7 +135,7 @@ pub async fn close_case(
 ) -> Result<StatusCode> {
     caller.require(&[Role::Supervisor])?;
     let cat = state.ids.catalog();
-    cat.close_case(&reference, &fmt_ts(state.evidence.clock.now())).await?;
+    cat.close_case(&reference, state.evidence.clock().now()).await?;
     cat.audit(&caller.login, &caller.device_id, "case.close", None, "ok", &serde_json::json!({"case": reference}))
         .await?;
     Ok(StatusCode::NO_CONTENT)

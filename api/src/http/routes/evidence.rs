@@ -24,8 +24,8 @@ use crate::http::AppState;
 use crate::http::auth::{Caller, Role};
 use crate::http::problem::Problem;
 use epatrol_store::catalog::{Case, Evidence, EvidenceQuery, Hold, Incident};
+use epatrol_store::clock::parse_ts;
 use epatrol_store::custody::CustodyEntry;
-use epatrol_store::retention::{fmt_ts, parse_ts};
 use epatrol_store::vault::{Declared, Digest, IngestOutcome, IngestRequest, IngestStatus, Source};
 
 /// Most rows one search returns.
@@ -223,14 +223,12 @@ pub async fn search(
     if !(1..=MAX_SEARCH_ROWS).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_SEARCH_ROWS}")));
     }
-    if let Some(t) = &q.tier {
-        t.parse::<epatrol_store::retention::Tier>()?;
-    }
-    let norm = |t: Option<String>| t.as_deref().map(|s| parse_ts(s).map(fmt_ts)).transpose();
+    let tier = q.tier.as_deref().map(str::parse::<epatrol_store::retention::Tier>).transpose()?;
+    let norm = |t: Option<String>| t.as_deref().map(parse_ts).transpose();
     let query = EvidenceQuery {
         officer: q.officer,
         device: q.device,
-        tier: q.tier,
+        tier,
         case_ref: q.case,
         from: norm(q.from)?,
         to: norm(q.to)?,
@@ -238,7 +236,7 @@ pub async fn search(
         before_id: q.before,
         limit,
     };
-    let rows = state.evidence.catalog.search_evidence(&query).await?;
+    let rows = state.evidence.catalog().search_evidence(&query).await?;
     audit(&state, &caller, "evidence.search", "", "ok", serde_json::json!({"rows": rows.len()})).await?;
     Ok(Json(rows))
 }
@@ -270,7 +268,7 @@ pub(super) async fn viewable(
     caller.require(&[Role::Supervisor, Role::Investigator])?;
     let d: Digest = digest.parse().map_err(|_| ApiError::BadRequest("evidence id must be 64 hex digits".into()))?;
     let e = state.evidence.active_evidence(&d).await?;
-    if caller.role == Role::Investigator && !state.evidence.catalog.may_view_via_case(e.id, &caller.login).await? {
+    if caller.role == Role::Investigator && !state.evidence.catalog().may_view_via_case(e.id, &caller.login).await? {
         audit(state, caller, action, digest, "denied", serde_json::json!({})).await?;
         return Err(ApiError::Forbidden("this evidence is not linked to a case assigned to you"));
     }
@@ -321,7 +319,7 @@ pub async fn metadata(
     Path(digest): Path<String>,
 ) -> Result<Json<EvidenceDetail>> {
     let (e, _) = viewable(&state, &caller, &digest, "evidence.metadata").await?;
-    let cat = &state.evidence.catalog;
+    let cat = state.evidence.catalog();
     let thumbnails = cat
         .thumbnails_of(e.id)
         .await?
@@ -385,9 +383,9 @@ pub async fn content(
     };
     let (start, end) = range.unwrap_or((0, size));
     let detail = serde_json::json!({"evidence_id": e.id, "range": [start, end], "device": caller.device_id});
-    state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
+    state.evidence.custody().append(&caller.login, "view", &e.digest, &detail).await?;
     audit(&state, &caller, "evidence.view", &digest, "ok", serde_json::json!({"range": [start, end]})).await?;
-    let stream = state.evidence.vault.read_range_stream(&d, start..end).await?;
+    let stream = state.evidence.vault().read_range_stream(&d, start..end).await?;
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type(&e.container)));
@@ -437,7 +435,7 @@ pub async fn thumbnail(
     let (e, _) = viewable(&state, &caller, &digest, "evidence.thumbnail").await?;
     let jpeg = state.evidence.thumbnail(e.id, idx).await?;
     let detail = serde_json::json!({"evidence_id": e.id, "thumbnail": idx, "device": caller.device_id});
-    state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
+    state.evidence.custody().append(&caller.login, "view", &e.digest, &detail).await?;
     audit(&state, &caller, "evidence.thumbnail", &digest, "ok", serde_json::json!({"thumbnail": idx})).await?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
@@ -459,7 +457,7 @@ pub async fn custody(
     Path(digest): Path<String>,
 ) -> Result<Json<Vec<CustodyEntry>>> {
     let (e, _) = viewable(&state, &caller, &digest, "evidence.custody").await?;
-    let entries = state.evidence.custody.entries_for(&e.digest).await?;
+    let entries = state.evidence.custody().entries_for(&e.digest).await?;
     audit(&state, &caller, "evidence.custody", &digest, "ok", serde_json::json!({"entries": entries.len()})).await?;
     Ok(Json(entries))
 }

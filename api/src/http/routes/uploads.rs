@@ -150,7 +150,7 @@ pub async fn complete(
     body: std::result::Result<Json<CompleteUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<IngestOutcome>)> {
     let st = own_upload(&state, &caller, &id).await?;
-    if st.state != "open" {
+    if st.state != epatrol_store::model::UploadState::Open {
         return Err(ApiError::Conflict(format!("upload is {}", st.state)));
     }
     let b = json_body(body)?;
