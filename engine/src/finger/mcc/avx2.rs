@@ -1,7 +1,8 @@
 //! The AVX2 kernels of the comparison: cylinder keys, the near-pair filter, the sigmoids
 //! (with a vector `expf` bit for bit glibc's) and the relaxation. Each gives the bits of
 //! its scalar reference (tested in `super::tests`); they run only where [`Isa`] found
-//! AVX2, FMA and POPCNT.
+//! AVX2, FMA and POPCNT. Also the portable comparison compiled with POPCNT, for x86 CPUs
+//! without AVX2 or a level forced down to scalar.
 
 use std::arch::x86_64::*;
 
