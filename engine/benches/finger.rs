@@ -21,10 +21,12 @@
 //! of margin M), `FINGER_BENCH_JSON` (output path), `FINGER_BENCH_MATCH_S` (seconds of the 1:1 loop, default 3).
 //! Prints a markdown table and writes JSON. Needs `../shared/datasets/fingerprints`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use epatrol_engine::SubjectId;
 use epatrol_engine::finger::eval::{self, EvalConfig};
 use epatrol_engine::finger::index::FingerIndex;
 use epatrol_engine::finger::leader::{Leader, LeaderConfig};
@@ -274,9 +276,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         env_usize("FINGER_BENCH_LSH_TABLES", epatrol_engine::finger::index::L),
         env_usize("FINGER_BENCH_LSH_BITS", epatrol_engine::finger::index::H),
     );
+    // subjects by number: the real fingers from 10 in order of appearance, the distractors
+    // from 9e9 (listed after the real ones on equal scores, as by name before)
+    let mut number: HashMap<&str, SubjectId> = HashMap::new();
     for (subj, imp, t) in &real {
         if *imp <= 2 {
-            idx.add(subj, 0, t.clone());
+            let next = SubjectId(10 + number.len() as i64);
+            idx.add(*number.entry(subj.as_str()).or_insert(next), 0, t.clone());
         }
     }
     let t_build = Instant::now();
@@ -290,7 +296,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     for (f, pair) in distractors.into_iter().enumerate() {
         for t in pair {
-            idx.add(&format!("synthetic/{f}"), 0, t);
+            idx.add(SubjectId(9_000_000_000 + f as i64), 0, t);
         }
     }
     let build_s = t_build.elapsed().as_secs_f64();
@@ -315,7 +321,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t0 = Instant::now();
         let (hits, _) = idx.search(&[(0, p.2.clone())], shortlist, 10);
         lat.push(ms(t0));
-        rank1 += (hits.first().map(|h| h.subject.as_str()) == Some(p.0.as_str())) as usize;
+        rank1 += (hits.first().map(|h| h.subject) == number.get(p.0.as_str()).copied()) as usize;
     }
     let rank1 = rank1 as f64 / probes.len() as f64;
     let mut cand_ms = Vec::new();
@@ -325,7 +331,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t0 = Instant::now();
             let (c, _) = idx.candidates(&p.2, shortlist);
             cand_ms.push(ms(t0));
-            c.iter().any(|&t| idx.subject_of(t) == p.0)
+            c.iter().any(|&t| Some(idx.subject_of(t)) == number.get(p.0.as_str()).copied())
         })
         .count() as f64
         / probes.len() as f64;

@@ -1,14 +1,25 @@
 //! The engine's one error type.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The underlying error of a failure that has one (ONNX Runtime, file system).
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong inside the engine.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
     /// The ONNX Runtime shared library could not be found or loaded.
-    #[error("ONNX Runtime library not available: {0}")]
-    RuntimeMissing(String),
+    #[error("ONNX Runtime library not available: {reason}")]
+    RuntimeMissing {
+        /// What was looked for, or what loading it said.
+        reason: String,
+        /// ONNX Runtime's error when the library was found but did not load (shared: the
+        /// environment is created once and every later call gets the same failure).
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// A model file is missing or does not match its pinned checksum.
     #[error("model {name}: {reason} ({path})")]
     Model {
@@ -18,10 +29,16 @@ pub enum EngineError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+        /// The underlying error (ONNX Runtime refusing the model, the file unreadable).
+        #[source]
+        source: Option<Source>,
     },
-    /// Inference failed inside ONNX Runtime.
+    /// The model's inputs or outputs are not what the pipeline expects.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// ONNX Runtime reported an error while building a session or running a model.
+    #[error("inference failed: {0}")]
+    Ort(#[from] ort::Error),
     /// The input image could not be used; the message is safe to show to a caller.
     #[error("{0}")]
     BadInput(String),
@@ -49,12 +66,6 @@ pub enum EngineError {
     /// File system error (index segments, model files).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
-}
-
-impl From<ort::Error> for EngineError {
-    fn from(e: ort::Error) -> Self {
-        EngineError::Inference(e.to_string())
-    }
 }
 
 /// Engine result alias.

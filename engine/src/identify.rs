@@ -9,12 +9,13 @@ use serde::Serialize;
 use crate::compaction::Compactable;
 use crate::error::{EngineError, Result};
 use crate::index::{FlatIndex, GalleryIndex, QuantFlatIndex, QuantKind, SegmentFile};
+use crate::subject::SubjectId;
 
 /// One candidate person.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Candidate {
     /// Subject (catalog row id).
-    pub subject_id: i64,
+    pub subject_id: SubjectId,
     /// Best score over the subject's templates.
     pub score: f32,
     /// The template that scored it.
@@ -28,7 +29,7 @@ pub enum Decision {
     /// The top candidate is at or above the threshold.
     Match {
         /// Who.
-        subject_id: i64,
+        subject_id: SubjectId,
         /// Their score.
         score: f32,
     },
@@ -47,8 +48,8 @@ pub fn decide(candidates: &[Candidate], threshold: f32) -> Decision {
 /// A gallery of templates grouped by subject over any [`GalleryIndex`].
 pub struct Gallery {
     index: Box<dyn GalleryIndex>,
-    owner: HashMap<u64, i64>,
-    templates_per_subject: HashMap<i64, usize>,
+    owner: HashMap<u64, SubjectId>,
+    templates_per_subject: HashMap<SubjectId, usize>,
 }
 
 impl Gallery {
@@ -100,7 +101,7 @@ impl Gallery {
     }
 
     /// Adds templates (`vectors.len() == ids.len() * dim`) owned by `subjects[i]`.
-    pub fn add(&mut self, template_ids: &[u64], subjects: &[i64], vectors: &[f32]) -> Result<()> {
+    pub fn add(&mut self, template_ids: &[u64], subjects: &[SubjectId], vectors: &[f32]) -> Result<()> {
         self.check_new(template_ids, subjects)?;
         self.index.add(template_ids, vectors)?;
         self.own(template_ids, subjects);
@@ -109,14 +110,14 @@ impl Gallery {
 
     /// Adds a segment file's templates, owned by `subjects[i]`; the index may re-rank from
     /// the file's mapping instead of copying the vectors ([`GalleryIndex::add_segment`]).
-    pub fn add_segment(&mut self, file: &Arc<SegmentFile>, subjects: &[i64]) -> Result<()> {
+    pub fn add_segment(&mut self, file: &Arc<SegmentFile>, subjects: &[SubjectId]) -> Result<()> {
         self.check_new(file.ids(), subjects)?;
         self.index.add_segment(file)?;
         self.own(file.ids(), subjects);
         Ok(())
     }
 
-    fn check_new(&self, template_ids: &[u64], subjects: &[i64]) -> Result<()> {
+    fn check_new(&self, template_ids: &[u64], subjects: &[SubjectId]) -> Result<()> {
         if template_ids.len() != subjects.len() {
             return Err(EngineError::Invalid("one subject per template id is needed".into()));
         }
@@ -126,7 +127,7 @@ impl Gallery {
         Ok(())
     }
 
-    fn own(&mut self, template_ids: &[u64], subjects: &[i64]) {
+    fn own(&mut self, template_ids: &[u64], subjects: &[SubjectId]) {
         for (&t, &s) in template_ids.iter().zip(subjects) {
             self.owner.insert(t, s);
             *self.templates_per_subject.entry(s).or_default() += 1;
@@ -152,7 +153,7 @@ impl Gallery {
     }
 
     /// Adds one template stored as little-endian f32 bytes (the catalog encoding).
-    pub fn add_encoded(&mut self, template_id: u64, subject: i64, bytes: &[u8]) -> Result<()> {
+    pub fn add_encoded(&mut self, template_id: u64, subject: SubjectId, bytes: &[u8]) -> Result<()> {
         let v = decode_f32(bytes, self.dim())?;
         self.add(&[template_id], &[subject], &v)
     }
@@ -226,6 +227,9 @@ impl Compactable for Gallery {
 mod tests {
     use super::*;
 
+    const S7: SubjectId = SubjectId(7);
+    const S9: SubjectId = SubjectId(9);
+
     fn unit(dim: usize, hot: usize, w: f32) -> Vec<f32> {
         let mut v = vec![0.0; dim];
         v[hot] = w;
@@ -238,33 +242,33 @@ mod tests {
         let mut g = Gallery::exact(4);
         // subject 7 has two templates, one close to the query; subject 9 one template
         let vs = [unit(4, 0, 1.0), unit(4, 2, 1.0), unit(4, 0, 0.6)].concat();
-        g.add(&[1, 2, 3], &[7, 7, 9], &vs).unwrap();
+        g.add(&[1, 2, 3], &[S7, S7, S9], &vs).unwrap();
         let res = g.search(&unit(4, 0, 1.0), 5).unwrap();
         assert_eq!(res[0].len(), 2);
-        assert_eq!((res[0][0].subject_id, res[0][0].template_id), (7, 1));
+        assert_eq!((res[0][0].subject_id, res[0][0].template_id), (S7, 1));
         assert!((res[0][0].score - 1.0).abs() < 1e-6);
-        assert_eq!(res[0][1].subject_id, 9);
-        assert_eq!(decide(&res[0], 0.9), Decision::Match { subject_id: 7, score: res[0][0].score });
+        assert_eq!(res[0][1].subject_id, S9);
+        assert_eq!(decide(&res[0], 0.9), Decision::Match { subject_id: S7, score: res[0][0].score });
         assert_eq!(decide(&res[0][1..], 0.9), Decision::NoMatch);
-        assert!(g.add(&[1], &[7], &unit(4, 1, 1.0)).is_err());
+        assert!(g.add(&[1], &[S7], &unit(4, 1, 1.0)).is_err());
     }
 
     #[test]
     fn removed_templates_and_subjects_are_not_found() {
         for mut g in [Gallery::exact(4), Gallery::int8(4).unwrap()] {
             let vs = [unit(4, 0, 1.0), unit(4, 2, 1.0), unit(4, 0, 0.8)].concat();
-            g.add(&[1, 2, 3], &[7, 7, 9], &vs).unwrap();
+            g.add(&[1, 2, 3], &[S7, S7, S9], &vs).unwrap();
             assert_eq!(g.remove(&[1, 42]).unwrap(), 1);
             // subject 7 is still found through template 2, subject 9 now ranks first
             let res = g.search(&unit(4, 0, 1.0), 5).unwrap();
-            assert_eq!(res[0][0].subject_id, 9);
+            assert_eq!(res[0][0].subject_id, S9);
             assert_eq!((g.len(), g.subjects()), (2, 2));
             assert_eq!(g.remove(&[2]).unwrap(), 1);
             assert_eq!(g.subjects(), 1);
             let res = g.search(&unit(4, 2, 1.0), 5).unwrap();
-            assert!(res[0].iter().all(|c| c.subject_id != 7), "{res:?}");
+            assert!(res[0].iter().all(|c| c.subject_id != S7), "{res:?}");
             // a removed id can be added again
-            g.add(&[1], &[7], &unit(4, 1, 1.0)).unwrap();
+            g.add(&[1], &[S7], &unit(4, 1, 1.0)).unwrap();
             assert_eq!(g.search(&unit(4, 1, 1.0), 1).unwrap()[0][0].template_id, 1);
         }
     }

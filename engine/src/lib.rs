@@ -7,6 +7,7 @@
 //! - [`metrics`]: EER, FNMR@FMR, ZeroFMR, timing summaries.
 //! - [`models`]: the model manifest shared with `models/fetch.py`.
 //! - [`onnx`]: finds ONNX Runtime and builds sessions.
+//! - [`subject`]: [`SubjectId`], the identity both galleries answer with.
 
 pub mod compaction;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod index;
 pub mod metrics;
 pub mod models;
 pub mod onnx;
+pub mod subject;
 pub mod vector;
 
 pub use error::{EngineError, Result};
+pub use subject::SubjectId;

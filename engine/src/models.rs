@@ -124,28 +124,31 @@ impl Entry {
             name: self.name.clone(),
             path: PathBuf::from(&self.file),
             reason: "not found; run `python3 models/fetch.py`".into(),
+            source: None,
         })?;
-        verify_sha256(&path, &self.sha256).map_err(|reason| EngineError::Model {
+        verify_sha256(&path, &self.sha256).map_err(|(reason, source)| EngineError::Model {
             name: self.name.clone(),
             path: path.clone(),
             reason,
+            source: source.map(Into::into),
         })?;
         Ok(path)
     }
 }
 
-/// Checks a file against a pinned sha256, once per path and process.
-fn verify_sha256(path: &std::path::Path, want: &str) -> std::result::Result<(), String> {
+/// Checks a file against a pinned sha256, once per path and process; on failure, what is
+/// wrong and the read error if there was one.
+fn verify_sha256(path: &std::path::Path, want: &str) -> std::result::Result<(), (String, Option<std::io::Error>)> {
     static CHECKED: std::sync::Mutex<Option<HashMap<PathBuf, String>>> = std::sync::Mutex::new(None);
     let mut guard = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
     let cache = guard.get_or_insert_with(HashMap::new);
     if cache.get(path).map(String::as_str) == Some(want) {
         return Ok(());
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| (format!("cannot read: {e}"), Some(e)))?;
     let got = hex(&Sha256::digest(&bytes));
     if got != want {
-        return Err(format!("sha256 {got} does not match the pinned {want}; re-run `python3 models/fetch.py`"));
+        return Err((format!("sha256 {got} does not match the pinned {want}; re-run `python3 models/fetch.py`"), None));
     }
     cache.insert(path.to_path_buf(), want.to_string());
     Ok(())

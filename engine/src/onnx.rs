@@ -6,7 +6,7 @@
 //! path is resolved here and a missing library is an ordinary error.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::session::{Session, builder::GraphOptimizationLevel};
 
@@ -15,7 +15,12 @@ use crate::error::{EngineError, Result};
 /// File name of the ONNX Runtime library inside the cache dir.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 
-static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+/// The environment, or why it could not be created (text and ONNX Runtime's error, shared by
+/// every later call).
+static ENV: OnceLock<std::result::Result<ort::environment::Environment, (String, Option<SharedSource>)>> =
+    OnceLock::new();
+
+type SharedSource = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Directories searched for models and the runtime, in order: `$EPATROL_MODELS_DIR`,
 /// `./.cache/models`, and `.cache/models` next to the workspace the binary was built in.
@@ -47,29 +52,33 @@ pub fn runtime_path() -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(EngineError::RuntimeMissing(format!("ORT_DYLIB_PATH={} does not exist", p.display())))
+            Err(EngineError::RuntimeMissing {
+                reason: format!("ORT_DYLIB_PATH={} does not exist", p.display()),
+                source: None,
+            })
         };
     }
-    locate(ORT_LIBRARY).ok_or_else(|| {
-        EngineError::RuntimeMissing(format!(
+    locate(ORT_LIBRARY).ok_or_else(|| EngineError::RuntimeMissing {
+        reason: format!(
             "{ORT_LIBRARY} not found in {:?}; run `python3 models/fetch.py` or set ORT_DYLIB_PATH",
             search_dirs()
-        ))
+        ),
+        source: None,
     })
 }
 
 /// The process-wide ONNX Runtime environment (ort wants exactly one), created on first use.
 pub fn environment() -> Result<&'static ort::environment::Environment> {
     ENV.get_or_init(|| {
-        let lib = runtime_path().map_err(|e| e.to_string())?;
+        let lib = runtime_path().map_err(|e| (e.to_string(), None))?;
         ort::init_from(&lib)
-            .map_err(|e| format!("loading {}: {e}", lib.display()))?
+            .map_err(|e| (format!("loading {}: {e}", lib.display()), Some(Arc::new(e) as SharedSource)))?
             .with_name("epatrol")
             .build()
-            .map_err(|e| e.to_string())
+            .map_err(|e| (e.to_string(), Some(Arc::new(e) as SharedSource)))
     })
     .as_ref()
-    .map_err(|e| EngineError::RuntimeMissing(e.clone()))
+    .map_err(|(reason, source)| EngineError::RuntimeMissing { reason: reason.clone(), source: source.clone() })
 }
 
 /// Opens a model with `threads` intra-op threads (not spinning) and full graph
@@ -79,6 +88,7 @@ pub fn session(model: &Path, threads: usize) -> Result<Session> {
         name: model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         path: model.to_path_buf(),
         reason: e.to_string(),
+        source: Some(e.into()),
     })
 }
 
@@ -89,6 +99,7 @@ pub fn session_from_memory(bytes: &[u8], name: &str, origin: &Path, threads: usi
         name: name.to_string(),
         path: origin.to_path_buf(),
         reason: e.to_string(),
+        source: Some(e.into()),
     })
 }
 

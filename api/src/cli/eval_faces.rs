@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use epatrol_engine::SubjectId;
 use epatrol_engine::face::{self, FacePipeline, StageTimes};
 use epatrol_engine::identify::Gallery;
 use epatrol_engine::metrics::{self, Timing};
@@ -142,13 +143,13 @@ pub fn run(a: EvalFacesArgs) -> anyhow::Result<ExitCode> {
     // closed-set rank-1 through the real 1:N gallery
     let dim = pipe.embedder().dim();
     let mut gallery = Gallery::exact(dim);
-    let mut first: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut first: std::collections::HashMap<&str, SubjectId> = std::collections::HashMap::new();
     let mut probes = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         if first.contains_key(id) {
             probes.push(i);
         } else {
-            let sid = first.len() as i64;
+            let sid = SubjectId(first.len() as i64);
             first.insert(id, sid);
             gallery.add(&[i as u64], &[sid], embs[i])?;
         }

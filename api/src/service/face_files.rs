@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use epatrol_engine::EngineError;
+use epatrol_engine::SubjectId;
 use epatrol_engine::identify::{Gallery, decode_f32};
 use epatrol_engine::index::SegmentStore;
 use epatrol_store::Catalog;
@@ -204,7 +205,8 @@ fn replay(store: &SegmentStore, owners: &HashMap<u64, i64>, gallery: &mut Galler
     for f in store.files() {
         if f.is_segment() {
             // rows the catalog no longer has are tombstoned further on (-1: nobody)
-            let subjects: Vec<i64> = f.ids().iter().map(|t| owners.get(t).copied().unwrap_or(-1)).collect();
+            let subjects: Vec<SubjectId> =
+                f.ids().iter().map(|t| SubjectId(owners.get(t).copied().unwrap_or(-1))).collect();
             gallery.add_segment(f, &subjects)?;
         } else {
             gallery.remove(f.ids())?;

@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use epatrol_engine::EngineError;
+use epatrol_engine::SubjectId;
 use epatrol_engine::compaction::Compactable;
 use epatrol_engine::finger::index::FingerIndex;
 use epatrol_engine::finger::iso19794::{self, View};
@@ -60,7 +61,7 @@ impl FingerSide {
         for row in catalog.templates(Modality::Finger, FINGER_MODEL).await? {
             let rec = iso19794::decode(&row.data)?;
             for v in rec.views {
-                index.add(&row.subject_id.to_string(), v.finger_position, MccTemplate::new(&v.template));
+                index.add(SubjectId(row.subject_id), v.finger_position, MccTemplate::new(&v.template));
             }
         }
         let index = Arc::new(RwLock::new(index));
@@ -112,7 +113,7 @@ impl FingerSide {
     pub fn add(&self, subject_id: i64, prints: &[(u8, &Extracted)]) {
         let mut g = self.index.write().unwrap_or_else(|p| p.into_inner());
         for (pos, e) in prints {
-            g.add(&subject_id.to_string(), *pos, MccTemplate::new(&e.template));
+            g.add(SubjectId(subject_id), *pos, MccTemplate::new(&e.template));
         }
     }
 
@@ -120,7 +121,7 @@ impl FingerSide {
     /// templates leave memory at once; the posting lists are compacted off the search
     /// path once a quarter of the gallery is removed.
     pub fn remove(&self, subject_id: i64) -> usize {
-        let n = self.index.write().unwrap_or_else(|p| p.into_inner()).remove_subject(&subject_id.to_string());
+        let n = self.index.write().unwrap_or_else(|p| p.into_inner()).remove_subject(SubjectId(subject_id));
         if n > 0 {
             self.compactor.start();
         }
@@ -139,9 +140,7 @@ impl FingerSide {
         let probe = [(position, MccTemplate::new(&e.template))];
         let g = self.index.read().unwrap_or_else(|p| p.into_inner());
         let (hits, _) = g.search(&probe, shortlist(g.len()), k.max(1));
-        hits.into_iter()
-            .filter_map(|h| Some(Candidate { subject_id: h.subject.parse().ok()?, score: h.score, template_id: 0 }))
-            .collect()
+        hits.into_iter().map(|h| Candidate { subject_id: h.subject, score: h.score, template_id: 0 }).collect()
     }
 }
 

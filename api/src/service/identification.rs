@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use epatrol_engine::EngineError;
+use epatrol_engine::SubjectId;
 use epatrol_engine::compaction::Compactable;
 use epatrol_engine::face::{FacePipeline, FaceTemplate, Quality, StageTimes};
 use epatrol_engine::finger::Extracted;
@@ -409,7 +410,7 @@ impl IdentificationService {
             let vectors = p.vectors.concat();
             self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).add(
                 &tids,
-                &vec![subject_id; n_faces],
+                &vec![SubjectId(subject_id); n_faces],
                 &vectors,
             )?;
             self.face_files.append(tids, vectors).await;
@@ -556,7 +557,7 @@ impl IdentificationService {
         // a person deleted between the search and now is no longer a candidate
         let mut found = Vec::with_capacity(candidates.len());
         for c in candidates {
-            match self.catalog.subject(c.subject_id).await {
+            match self.catalog.subject(c.subject_id.0).await {
                 Ok(s) => found.push((*c, s)),
                 Err(epatrol_store::StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::compaction::Compactable;
 use crate::finger::mcc::{self, CELLS, MccTemplate, WORDS};
+use crate::subject::SubjectId;
 
 /// Default number of hash tables.
 pub const L: usize = 64;
@@ -37,7 +38,7 @@ pub const MIN_KEY_ONES: u32 = 2;
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
     /// Subject id as enrolled.
-    pub subject: String,
+    pub subject: SubjectId,
     /// Fused score: sum over probe fingers of the best MCC score.
     pub score: f32,
     /// Per probe finger: the finger position of the best gallery template and its score.
@@ -65,8 +66,8 @@ struct Entry {
 pub struct FingerIndex {
     templates: Vec<MccTemplate>,
     entries: Vec<Entry>,
-    subjects: Vec<String>,
-    subject_ids: HashMap<String, u32>,
+    subjects: Vec<SubjectId>,
+    subject_ids: HashMap<SubjectId, u32>,
     /// One hash function per table: the cell indices whose bits form the key.
     hashes: Vec<Vec<u16>>,
     /// Key bits per table.
@@ -157,9 +158,9 @@ impl FingerIndex {
     }
 
     /// Removes every template of `subject`; returns how many. A later `add` under the
-    /// same name starts a new subject.
-    pub fn remove_subject(&mut self, subject: &str) -> usize {
-        let Some(sid) = self.subject_ids.remove(subject) else { return 0 };
+    /// same id starts a new subject.
+    pub fn remove_subject(&mut self, subject: SubjectId) -> usize {
+        let Some(sid) = self.subject_ids.remove(&subject) else { return 0 };
         let mut n = 0;
         for (e, t) in self.entries.iter_mut().zip(&mut self.templates) {
             if e.subject == sid && !e.removed {
@@ -221,14 +222,14 @@ impl FingerIndex {
     }
 
     /// Subject id of template number `t` (as returned by [`FingerIndex::candidates`]).
-    pub fn subject_of(&self, t: u32) -> &str {
-        &self.subjects[self.entries[t as usize].subject as usize]
+    pub fn subject_of(&self, t: u32) -> SubjectId {
+        self.subjects[self.entries[t as usize].subject as usize]
     }
 
     /// Enrols one template of `subject`'s finger `finger` (ISO position, 0 = unknown).
-    pub fn add(&mut self, subject: &str, finger: u8, template: MccTemplate) {
-        let sid = *self.subject_ids.entry(subject.to_string()).or_insert_with(|| {
-            self.subjects.push(subject.to_string());
+    pub fn add(&mut self, subject: SubjectId, finger: u8, template: MccTemplate) {
+        let sid = *self.subject_ids.entry(subject).or_insert_with(|| {
+            self.subjects.push(subject);
             (self.subjects.len() - 1) as u32
         });
         let id = self.templates.len() as u32;
@@ -310,27 +311,28 @@ impl FingerIndex {
         let mut hits: Vec<Hit> = best
             .into_iter()
             .map(|(sid, fingers)| Hit {
-                subject: self.subjects[sid as usize].clone(),
+                subject: self.subjects[sid as usize],
                 score: fingers.iter().map(|f| f.1).sum(),
                 fingers,
             })
             .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.subject.cmp(&b.subject)));
+        // ties: ids in the order of their decimal text, as when subjects were keyed by it
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.subject.cmp_as_text(b.subject)));
         hits.truncate(top);
         (hits, stats)
     }
 
     /// Exhaustive search (every template fully matched): the reference the candidate
     /// stage is tested against.
-    pub fn search_exhaustive(&self, probe: &MccTemplate, top: usize) -> Vec<(String, f32)> {
+    pub fn search_exhaustive(&self, probe: &MccTemplate, top: usize) -> Vec<(SubjectId, f32)> {
         let mut best: HashMap<u32, f32> = HashMap::new();
         let scores: Vec<f32> = self.templates.par_iter().map(|t| mcc::similarity(probe, t)).collect();
         for (t, s) in scores.into_iter().enumerate().filter(|(t, _)| !self.entries[*t].removed) {
             let b = best.entry(self.entries[t].subject).or_insert(0.0);
             *b = b.max(s);
         }
-        let mut v: Vec<(String, f32)> = best.into_iter().map(|(s, v)| (self.subjects[s as usize].clone(), v)).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut v: Vec<(SubjectId, f32)> = best.into_iter().map(|(s, v)| (self.subjects[s as usize], v)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp_as_text(b.0)));
         v.truncate(top);
         v
     }
@@ -367,7 +369,7 @@ mod tests {
         let mut idx = FingerIndex::new();
         for f in 0..n {
             let finger = synth::finger(f);
-            idx.add(&format!("s{f}"), 2, MccTemplate::new(&synth::impression(&finger, 1000 + f)));
+            idx.add(SubjectId(f as i64), 2, MccTemplate::new(&synth::impression(&finger, 1000 + f)));
         }
         idx
     }
@@ -382,7 +384,7 @@ mod tests {
             let (hits, stats) = idx.search(&[(2, probe)], 30, 1);
             assert!(stats.matched <= 30);
             agree += (hits[0].subject == exact[0].0) as usize;
-            mated_top += (hits[0].subject == format!("s{f}")) as usize;
+            mated_top += (hits[0].subject == SubjectId(f as i64)) as usize;
         }
         assert!(agree >= 38, "candidate stage lost the exhaustive winner in {} of 40 searches", 40 - agree);
         assert!(mated_top >= 36, "mated rank-1 only {mated_top}/40");
@@ -392,61 +394,63 @@ mod tests {
     fn removed_subjects_are_never_found_again() {
         let mut idx = gallery(50);
         let probe = || MccTemplate::new(&synth::impression(&synth::finger(7), 4242));
-        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, "s7");
-        assert_eq!(idx.remove_subject("s7"), 1);
-        assert_eq!(idx.remove_subject("s7"), 0);
+        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, SubjectId(7));
+        assert_eq!(idx.remove_subject(SubjectId(7)), 1);
+        assert_eq!(idx.remove_subject(SubjectId(7)), 0);
         assert_eq!((idx.len(), idx.subjects()), (49, 49));
         let (hits, _) = idx.search(&[(2, probe())], 50, 50);
-        assert!(hits.iter().all(|h| h.subject != "s7"));
-        assert!(idx.search_exhaustive(&probe(), 50).iter().all(|h| h.0 != "s7"));
+        assert!(hits.iter().all(|h| h.subject != SubjectId(7)));
+        assert!(idx.search_exhaustive(&probe(), 50).iter().all(|h| h.0 != SubjectId(7)));
         // others are still found
         let p3 = MccTemplate::new(&synth::impression(&synth::finger(3), 4243));
-        assert_eq!(idx.search(&[(2, p3)], 20, 1).0[0].subject, "s3");
+        assert_eq!(idx.search(&[(2, p3)], 20, 1).0[0].subject, SubjectId(3));
         // past a quarter removed a compacted copy is offered; a removal while it was being
         // built makes it stale; past half removed the index compacts inline
         for f in 10..22 {
-            idx.remove_subject(&format!("s{f}"));
+            idx.remove_subject(SubjectId(f));
         }
         assert_eq!((idx.len(), idx.removed, idx.slots()), (37, 13, 50));
         let (generation, copy) = idx.compaction().expect("13 of 50 removed");
         assert_eq!((copy.len(), copy.slots()), (37, 37));
         assert!(copy.buckets.iter().flatten().all(|&t| (t as usize) < 37));
-        idx.remove_subject("s22");
+        idx.remove_subject(SubjectId(22));
         assert!(!idx.install_compaction(generation, copy));
         let (generation, copy) = idx.compaction().expect("14 of 50 removed");
         assert!(idx.install_compaction(generation, copy));
         assert_eq!((idx.len(), idx.removed, idx.slots()), (36, 0, 36));
         assert!(idx.compaction().is_none());
         for f in 23..42 {
-            idx.remove_subject(&format!("s{f}"));
+            idx.remove_subject(SubjectId(f));
         }
         assert_eq!((idx.len(), idx.slots()), (17, 17), "the 19th removal of 36 compacted inline");
-        for f in [3u64, 42, 49] {
-            let p = MccTemplate::new(&synth::impression(&synth::finger(f), 4243));
-            assert_eq!(idx.search(&[(2, p)], 20, 1).0[0].subject, format!("s{f}"));
+        for f in [3i64, 42, 49] {
+            let p = MccTemplate::new(&synth::impression(&synth::finger(f as u64), 4243));
+            assert_eq!(idx.search(&[(2, p)], 20, 1).0[0].subject, SubjectId(f));
         }
         // the same name enrolled again is a new subject
-        idx.add("s7", 2, MccTemplate::new(&synth::finger(7)));
-        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, "s7");
+        idx.add(SubjectId(7), 2, MccTemplate::new(&synth::finger(7)));
+        assert_eq!(idx.search(&[(2, probe())], 20, 1).0[0].subject, SubjectId(7));
     }
 
     #[test]
     fn fingers_are_fused_per_subject_and_positions_respected() {
+        const A: SubjectId = SubjectId(1);
+        const B: SubjectId = SubjectId(2);
         let mut idx = FingerIndex::new();
         // subject a: right thumb (1) and right index (2); subject b: right index only
         let (a1, a2, b2) = (synth::finger(1), synth::finger(2), synth::finger(3));
-        idx.add("a", 1, MccTemplate::new(&a1));
-        idx.add("a", 2, MccTemplate::new(&a2));
-        idx.add("b", 2, MccTemplate::new(&b2));
+        idx.add(A, 1, MccTemplate::new(&a1));
+        idx.add(A, 2, MccTemplate::new(&a2));
+        idx.add(B, 2, MccTemplate::new(&b2));
         let probe =
             [(1, MccTemplate::new(&synth::impression(&a1, 7))), (2, MccTemplate::new(&synth::impression(&a2, 8)))];
         let (hits, _) = idx.search(&probe, 10, 5);
-        assert_eq!(hits[0].subject, "a");
+        assert_eq!(hits[0].subject, A);
         assert_eq!(hits[0].fingers.iter().map(|f| f.0).collect::<Vec<_>>(), vec![1, 2]);
         assert!(hits[0].score > hits.get(1).map_or(0.0, |h| h.score));
         // a probe labelled as thumb is never compared with index fingers
         let (hits, stats) = idx.search(&[(1, MccTemplate::new(&synth::impression(&a2, 9)))], 10, 5);
         assert_eq!(stats.matched, 1);
-        assert!(hits.iter().all(|h| h.subject == "a"));
+        assert!(hits.iter().all(|h| h.subject == A));
     }
 }

@@ -14,7 +14,7 @@ pub struct Isa(Level);
 pub enum Level {
     /// Portable Rust; always available, the reference every kernel is tested against.
     Scalar,
-    /// x86-64 AVX2 + FMA (+ F16C for half-precision conversion).
+    /// x86-64 AVX2 + FMA (+ F16C for half-precision conversion, + POPCNT).
     Avx2,
     /// x86-64 AVX-512 F/BW/VL (+ F16C).
     Avx512,
@@ -37,23 +37,42 @@ impl Isa {
 
     /// The best level this CPU supports (detected once). Set `EPATROL_ISA=scalar|avx2|avx512`
     /// to force a lower level, e.g. to compare kernels end to end; unsupported requests
-    /// are ignored.
+    /// are ignored. Every kernel dispatches on this: the distance kernels, the MCC
+    /// matcher and the LEADER stem.
     pub fn best() -> Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
-        *BEST.get_or_init(|| {
-            let all = Isa::available();
-            let wanted = std::env::var("EPATROL_ISA").ok().and_then(|s| Isa::parse(&s));
-            match wanted {
-                Some(w) => all.iter().copied().find(|i| i.0 == w).unwrap_or(*all.last().unwrap_or(&Isa::scalar())),
-                None => *all.last().unwrap_or(&Isa::scalar()),
-            }
-        })
+        *BEST.get_or_init(|| Isa::choose(&Isa::available(), std::env::var("EPATROL_ISA").ok().as_deref()))
+    }
+
+    /// The level `EPATROL_ISA=wanted` selects among `all` (lowest first): the requested one
+    /// when `all` has it, else the highest.
+    fn choose(all: &[Isa], wanted: Option<&str>) -> Isa {
+        let best = *all.last().unwrap_or(&Isa::scalar());
+        match wanted.and_then(Isa::parse) {
+            Some(w) => all.iter().copied().find(|i| i.0 == w).unwrap_or(best),
+            None => best,
+        }
     }
 
     /// Every level this CPU supports, lowest first (always starts with `Scalar`).
     pub fn available() -> Vec<Isa> {
         static ALL: OnceLock<Vec<Isa>> = OnceLock::new();
         ALL.get_or_init(detect).clone()
+    }
+
+    /// Whether this CPU has POPCNT (detected once), so scalar code may be compiled with
+    /// it; every x86-64 level above `Scalar` implies it. False off x86-64.
+    pub fn popcnt(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            static POPCNT: OnceLock<bool> = OnceLock::new();
+            self.0 != Level::Scalar || *POPCNT.get_or_init(|| is_x86_feature_detected!("popcnt"))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = self;
+            false
+        }
     }
 
     /// Short lower-case name (`scalar`, `avx2`, `avx512`, `avx512vnni`, `neon`).
@@ -77,7 +96,11 @@ impl Isa {
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Vec<Isa> {
     let mut v = vec![Isa(Level::Scalar)];
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+    // POPCNT comes with every AVX2 CPU; the MCC kernels need it beside AVX2
+    let avx2 = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+        && is_x86_feature_detected!("popcnt");
     if avx2 {
         v.push(Isa(Level::Avx2));
         let avx512 = is_x86_feature_detected!("avx512f")
@@ -105,4 +128,33 @@ fn detect() -> Vec<Isa> {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn detect() -> Vec<Isa> {
     vec![Isa(Level::Scalar)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_variable_picks_a_supported_level() {
+        let all = Isa::available();
+        let best = *all.last().expect("scalar at least");
+        assert_eq!(Isa::choose(&all, None), best);
+        assert_eq!(Isa::choose(&all, Some("scalar")), Isa::scalar());
+        assert_eq!(Isa::choose(&all, Some(" SCALAR ")), Isa::scalar());
+        assert_eq!(Isa::choose(&all, Some("no-such-level")), best);
+        for isa in &all {
+            assert_eq!(Isa::choose(&all, Some(isa.name())), *isa);
+        }
+        // a level this CPU lacks is ignored
+        assert_eq!(Isa::choose(&[Isa::scalar()], Some("avx2")), Isa::scalar());
+    }
+
+    #[test]
+    fn simd_levels_imply_popcnt_on_x86() {
+        for isa in Isa::available() {
+            if cfg!(target_arch = "x86_64") && isa.level() != Level::Scalar {
+                assert!(isa.popcnt(), "{}", isa.name());
+            }
+        }
+    }
 }
