@@ -153,8 +153,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return Err(ApiError::Unauthenticated("invalid or expired token"));
         }
         let session = state
-            .ids
-            .catalog()
+            .catalog
             .session(&token_digest(token), unix_now())
             .await?
             .ok_or(ApiError::Unauthenticated("invalid or expired token"))?;

@@ -58,7 +58,7 @@ pub async fn create_user(
     let b = json_body(body)?;
     let password = random_secret();
     let hash = hash_password_blocking(password.clone()).await?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.create_user(&b.login, b.role.as_str(), &hash).await?;
     let detail = serde_json::json!({"login": b.login, "role": b.role.as_str()});
     cat.audit(&caller.login, &caller.device_id, "user.create", None, "ok", &detail).await?;
@@ -70,7 +70,7 @@ async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool
     if disabled && login == caller.login {
         return Err(ApiError::BadRequest("administrators cannot disable their own account".into()));
     }
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.set_user_disabled(login, disabled).await?;
     let action = if disabled { "user.disable" } else { "user.enable" };
     cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"login": login})).await?;
@@ -79,7 +79,7 @@ async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool
 
 async fn set_device(state: &AppState, caller: &Caller, device: &str, disabled: bool) -> Result<StatusCode> {
     caller.require(&[Role::Admin])?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.set_device_disabled(device, disabled).await?;
     let action = if disabled { "device.disable" } else { "device.enable" };
     cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"device": device})).await?;
@@ -157,7 +157,7 @@ pub async fn enroll_device(
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
     let secret = random_secret();
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.enroll_device(&b.device_id, &token_digest(&secret)).await?;
     let detail = serde_json::json!({"device": b.device_id});
     cat.audit(&caller.login, &caller.device_id, "device.enroll", None, "ok", &detail).await?;
@@ -171,7 +171,7 @@ pub async fn enroll_device(
 pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Result<StatusCode> {
     // the Caller extractor has already checked this header
     let token = bearer_token(&headers).ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.revoke_token(&token_digest(token)).await?;
     cat.audit(&caller.login, &caller.device_id, "logout", None, "ok", &serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)

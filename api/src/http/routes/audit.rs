@@ -69,7 +69,7 @@ pub async fn audit(
     if !(1..=MAX_AUDIT_ROWS).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_AUDIT_ROWS}")));
     }
-    let catalog = state.ids.catalog();
+    let catalog = &state.catalog;
     let rows = catalog.audit_tail(limit).await?;
     let detail = serde_json::json!({"rows": rows.len()});
     catalog.audit(&caller.login, &caller.device_id, "audit.read", None, "ok", &detail).await?;

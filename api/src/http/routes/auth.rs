@@ -73,7 +73,7 @@ pub async fn login(
     })?;
     // before the (deliberately slow) hash check, so guessing costs the guesser time
     state.limits.login(&req.login)?;
-    let catalog = state.ids.catalog();
+    let catalog = &state.catalog;
     let user = catalog.user_by_login(&req.login).await?;
     let phc =
         user.as_ref().filter(|u| !u.disabled).map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());

@@ -69,7 +69,7 @@ pub async fn open_case(
     if b.reference.trim().is_empty() || b.reference.len() > 100 {
         return Err(ApiError::BadRequest("`reference` must be 1 to 100 characters".into()));
     }
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     for login in &b.investigators {
         match cat.user_by_login(login).await? {
             Some(u) if u.role == Role::Investigator.as_str() && !u.disabled => {}
@@ -135,7 +135,7 @@ pub async fn close_case(
     Path(reference): Path<String>,
 ) -> Result<StatusCode> {
     caller.require(&[Role::Supervisor])?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.close_case(&reference, &fmt_ts(state.evidence.clock.now())).await?;
     cat.audit(&caller.login, &caller.device_id, "case.close", None, "ok", &serde_json::json!({"case": reference}))
         .await?;

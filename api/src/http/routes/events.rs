@@ -64,11 +64,10 @@ pub async fn events(
     let after = match (q.after, last_id) {
         (Some(a), _) => a,
         (None, Some(id)) => id?,
-        (None, None) => state.ids.catalog().last_event_seq().await?,
+        (None, None) => state.catalog.last_event_seq().await?,
     };
     state
-        .ids
-        .catalog()
+        .catalog
         .audit(&caller.login, &caller.device_id, "events.subscribe", None, "ok", &serde_json::json!({"after": after}))
         .await?;
     let stream = futures::stream::unfold((state, after), |(state, mut after)| async move {
@@ -77,7 +76,7 @@ pub async fn events(
             if *shutdown.borrow() {
                 return None;
             }
-            match state.ids.catalog().events_after(after, BATCH).await {
+            match state.catalog.events_after(after, BATCH).await {
                 Ok(batch) if !batch.is_empty() => {
                     after = batch.last().map_or(after, |e| e.seq);
                     let events: Vec<_> = batch

@@ -255,7 +255,7 @@ async fn audit(
     if !digest.is_empty() {
         detail["digest"] = digest.into();
     }
-    state.ids.catalog().audit(&caller.login, &caller.device_id, action, None, outcome, &detail).await?;
+    state.catalog.audit(&caller.login, &caller.device_id, action, None, outcome, &detail).await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! identity, flags. The print is tried first; the face decides when the print is unusable
 //! or inconclusive (`fallback` says why).
 //!
-//! What a patrol officer sees (issue 7: "only what the role may see"): the decision,
+//! What a patrol officer sees (only what the role may see): the decision,
 //! whether to escort the person and why, and for a match the person's identity data,
 //! flags and score. Never templates, probe quality internals, the other candidates, or
 //! anyone else's data: the search asks for the top candidate only, so no other
@@ -126,22 +126,9 @@ pub async fn identify(
     }
     let face = face.map(|bytes| Probe { label: "face".into(), bytes });
     let finger = finger.map(|(position, bytes)| FingerProbe { label: "finger".into(), bytes, position });
-    let svc = state.ids.clone();
-    let report = state
-        .gate
-        .run(move || {
-            // runs on a blocking-pool thread, which may block on the runtime's handle;
-            // top-1 only: the decision uses the best candidate and nobody else's record
-            // needs reading
-            tokio::runtime::Handle::current().block_on(svc.identify(
-                face.as_ref(),
-                finger.as_ref(),
-                1,
-                &caller.login,
-                &caller.device_id,
-            ))
-        })
-        .await?;
+    // the models run behind the gate, the catalog I/O after it; top-1 only: the decision
+    // uses the best candidate and nobody else's record needs reading
+    let report = state.ids.identify_on(&state.gate, face, finger, 1, &caller.login, &caller.device_id).await?;
     // subscribers of /v1/events read the outbox row the service just wrote
     state.events.notify_waiters();
     state.metrics.identification(report.decision, report.modality);

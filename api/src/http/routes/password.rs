@@ -74,7 +74,7 @@ pub async fn change(
     }
     // a stolen token must not become a way to guess the password faster than login
     state.limits.login(&caller.login)?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     let user = cat.user_by_login(&caller.login).await?.ok_or(ApiError::Unauthenticated("invalid or expired token"))?;
     let ok = verify_password_blocking(b.current_password, user.password_hash).await?;
     if !ok {
@@ -109,7 +109,7 @@ pub async fn reset(
     caller.require(&[Role::Admin])?;
     let password = random_secret();
     let hash = hash_password_blocking(password.clone()).await?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     let revoked = cat.set_password(&login, &hash, None).await?;
     let detail = serde_json::json!({"login": login, "tokens_revoked": revoked});
     cat.audit(&caller.login, &caller.device_id, "password.reset", None, "ok", &detail).await?;

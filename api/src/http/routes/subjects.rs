@@ -122,12 +122,7 @@ pub async fn enrol(
         address: r.address,
         flags: r.flags,
     };
-    let svc = state.ids.clone();
-    let actor = caller.login.clone();
-    let report = state
-        .gate
-        .run(move || tokio::runtime::Handle::current().block_on(svc.enroll_with(&subject, &faces, &fingers, &actor)))
-        .await?;
+    let report = state.ids.enroll_on(&state.gate, &subject, faces, fingers, &caller.login).await?;
     Ok((
         StatusCode::CREATED,
         Json(Enrolled {
@@ -208,18 +203,9 @@ pub async fn add_templates(
     caller.require(&[Role::Admin])?;
     let allowed: Vec<&str> = ["face"].into_iter().chain(FINGER_FIELDS).collect();
     let (faces, fingers) = sort_images(read_parts(form?, &allowed, MAX_ENROL_IMAGES).await?)?;
-    let svc = state.ids.clone();
-    let ext = external_id.clone();
-    let (subject_id, ids) = state
-        .gate
-        .run(move || tokio::runtime::Handle::current().block_on(svc.add_templates(&ext, &faces, &fingers)))
-        .await?;
+    let (subject_id, ids) = state.ids.add_templates_on(&state.gate, &external_id, faces, fingers).await?;
     let detail = serde_json::json!({"templates": ids.len()});
-    state
-        .ids
-        .catalog()
-        .audit(&caller.login, &caller.device_id, "subject.templates", Some(subject_id), "ok", &detail)
-        .await?;
+    state.catalog.audit(&caller.login, &caller.device_id, "subject.templates", Some(subject_id), "ok", &detail).await?;
     Ok((StatusCode::CREATED, Json(TemplatesAdded { external_id, templates: ids.len() })))
 }
 
@@ -244,7 +230,7 @@ pub async fn delete_subject(
     let report = state.ids.delete_subject(&external_id).await?;
     let detail =
         serde_json::json!({"face_templates": report.face_templates, "finger_templates": report.finger_templates});
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     cat.audit(&caller.login, &caller.device_id, "subject.delete", Some(report.subject_id), "deleted", &detail).await?;
     Ok(Json(report))
 }
@@ -271,7 +257,7 @@ pub async fn set_flags(
 ) -> Result<Json<Flags>> {
     caller.require(&[Role::Admin])?;
     let flags = super::json_body(body)?;
-    let cat = state.ids.catalog();
+    let cat = &state.catalog;
     let (id, before) = cat.set_flags(&external_id, &flags).await?;
     let detail = serde_json::json!({"before": before, "after": flags});
     cat.audit(&caller.login, &caller.device_id, "subject.flags", Some(id), "ok", &detail).await?;
