@@ -19,8 +19,9 @@ use utoipa::ToSchema;
 use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 use epatrol_store::catalog::Flags;
 
 use crate::service::identification::PersonView;
