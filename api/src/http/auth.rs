@@ -8,6 +8,8 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::error::{ApiError, Result};
@@ -15,6 +17,47 @@ use crate::service::accounts::{Actor, Principal, Role};
 
 /// Header carrying the device id a token is bound to.
 pub const DEVICE_HEADER: &str = "x-device-id";
+
+/// What an account may do. Stored as the lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Role)]
+pub enum RoleName {
+    /// Patrol officer: identify, upload.
+    Patrol,
+    /// Charging dock: upload only.
+    Dock,
+    /// Investigator: search and view evidence of their cases.
+    Investigator,
+    /// Supervisor: classify, holds, duty records.
+    Supervisor,
+    /// Administrator: users, devices, enrolment.
+    Admin,
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Patrol => RoleName::Patrol,
+            Role::Dock => RoleName::Dock,
+            Role::Investigator => RoleName::Investigator,
+            Role::Supervisor => RoleName::Supervisor,
+            Role::Admin => RoleName::Admin,
+        }
+    }
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Patrol => Role::Patrol,
+            RoleName::Dock => Role::Dock,
+            RoleName::Investigator => Role::Investigator,
+            RoleName::Supervisor => Role::Supervisor,
+            RoleName::Admin => Role::Admin,
+        }
+    }
+}
 
 /// The bearer token of a request's `Authorization` header, if any.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, bearer_token};
+use crate::http::auth::{Caller, RoleName, bearer_token};
 use crate::http::problem::Problem;
 use crate::service::accounts::{Role, random_secret, token_digest};
 
@@ -25,7 +25,7 @@ pub struct NewUser {
     /// Login (1-64 printable characters).
     pub login: String,
     /// Role.
-    pub role: Role,
+    pub role: RoleName,
 }
 
 /// A created account and its one-time password (shown once; only its hash is kept).
@@ -34,7 +34,7 @@ pub struct CreatedUser {
     /// Login.
     pub login: String,
     /// Role.
-    pub role: Role,
+    pub role: RoleName,
     /// One-time password: hand it to the officer; it is not stored and cannot be shown again.
     pub password: String,
 }
@@ -58,7 +58,7 @@ pub async fn create_user(
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
     let password = random_secret();
-    state.accounts.create(caller.actor(), &b.login, b.role, &password).await?;
+    state.accounts.create(caller.actor(), &b.login, b.role.into(), &password).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { login: b.login, role: b.role, password })))
 }
 

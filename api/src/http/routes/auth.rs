@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
+use crate::http::auth::RoleName;
 use crate::http::problem::Problem;
-use crate::service::accounts::{LoginAttempt, Role, SessionPolicy};
+use crate::service::accounts::{LoginAttempt, SessionPolicy};
 
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +40,7 @@ pub struct LoginResponse {
     /// Seconds until the token expires.
     pub expires_in: u64,
     /// The account's role.
-    pub role: Role,
+    pub role: RoleName,
     /// The device the token is bound to.
     pub device_id: String,
 }
@@ -81,7 +82,7 @@ pub async fn login(
         token: t.token,
         token_type: "Bearer",
         expires_in: t.expires_in,
-        role: t.role,
+        role: t.role.into(),
         device_id: t.device_id,
     }))
 }

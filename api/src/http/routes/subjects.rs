@@ -16,7 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::problem::Problem;
 use crate::service::accounts::Role;
-use crate::service::{DeleteReport, FingerProbe, Probe};
+use crate::service::{FingerProbe, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
 /// Most images (face photos and fingerprints together) accepted in one enrolment.
@@ -226,7 +226,24 @@ pub async fn delete_subject(
     Path(external_id): Path<String>,
 ) -> Result<Json<DeleteReport>> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(state.ids.delete_subject_by(caller.actor(), &external_id).await?))
+    Ok(Json(state.ids.delete_subject_by(caller.actor(), &external_id).await?.into()))
+}
+
+/// What a subject deletion removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteReport {
+    /// Row id the subject had (kept in the audit trail).
+    pub subject_id: i64,
+    /// Face templates removed.
+    pub face_templates: usize,
+    /// Fingerprint templates removed.
+    pub finger_templates: usize,
+}
+
+impl From<crate::service::DeleteReport> for DeleteReport {
+    fn from(r: crate::service::DeleteReport) -> Self {
+        Self { subject_id: r.subject_id, face_templates: r.face_templates, finger_templates: r.finger_templates }
+    }
 }
 
 /// Replaces a person's operational flags (admin), e.g. when a search warrant is issued

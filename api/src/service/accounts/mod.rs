@@ -20,7 +20,7 @@ pub use secrets::{
 pub use sessions::{Authenticated, Issued, LoginAttempt, SessionPolicy};
 
 /// What an account may do. Stored as the lower-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Patrol officer: identify, upload.
