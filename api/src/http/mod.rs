@@ -1,7 +1,7 @@
 //! The HTTP API: axum over the same services the CLI uses.
 //!
 //! - [`router`]: routes and the layers around them (limits, timeout, problem mapping).
-//! - [`auth`]: password hashes, bearer tokens bound to devices, roles.
+//! - [`auth`]: the caller of a request (bearer token bound to a device, role).
 //! - [`problem`]: [`ApiError`] → `application/problem+json`.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
@@ -9,7 +9,11 @@
 //! Model work (face detection/embedding) is CPU-bound and blocking, so it runs on
 //! tokio's blocking pool behind [`ModelGate`]: a fixed number of workers plus a bounded
 //! queue; a request that finds the queue full is answered 503 with `Retry-After` at once
-//! instead of piling up behind the models.
+//! instead of piling up behind the models. Only the model phase holds a slot: the
+//! catalog reads and writes of the same request run after it, on the async runtime.
+//!
+//! [`AppState::from_parts`] assembles the server from an open catalog, vault and
+//! identification service, so tests can run it without ONNX models.
 
 pub mod auth;
 pub mod limits;
@@ -28,7 +32,11 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Result};
-use crate::service::{FaceIndex, IdentificationService};
+use crate::service::accounts::Accounts;
+use crate::service::audit_trail::AuditTrail;
+use crate::service::evidence::EvidenceAccess;
+use crate::service::{FaceIndex, IdentificationService, ModelRunner};
+use epatrol_store::Catalog;
 use epatrol_store::clock::SystemClock;
 use epatrol_store::vault::{DEFAULT_VAULT_DIR, EvidenceVault, Vault};
 
@@ -136,36 +144,48 @@ impl ModelGate {
     pub fn slots(&self) -> (usize, usize) {
         (self.admission.available_permits(), self.capacity)
     }
+}
 
+impl ModelRunner for ModelGate {
     /// Runs `job` on the blocking pool once a worker is free, or fails at once with
     /// [`ApiError::Overloaded`] when the queue is full. The permits travel with the job,
     /// so a client that disconnects does not free a slot while its job still runs.
-    pub async fn run<T, F>(&self, job: F) -> Result<T>
+    fn run<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
-        let admitted =
-            self.admission.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded { retry_after_secs: 1 })?;
-        let worker =
-            self.workers.clone().acquire_owned().await.map_err(|_| ApiError::Internal("model gate closed".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, worker);
-            job()
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("model job failed: {e}")))?
+        let admitted = self.admission.clone().try_acquire_owned();
+        let workers = self.workers.clone();
+        async move {
+            let admitted = admitted.map_err(|_| ApiError::Overloaded { retry_after_secs: 1 })?;
+            let worker = workers.acquire_owned().await.map_err(|_| ApiError::Internal("model gate closed".into()))?;
+            tokio::task::spawn_blocking(move || {
+                let _permits = (admitted, worker);
+                job()
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("model job failed: {e}")))?
+        }
     }
 }
 
 /// Shared state of all handlers.
 pub struct AppState {
-    /// Identification and enrolment (owns the catalog).
+    /// The catalog (accounts, sessions, audit, events, subjects, evidence rows).
+    pub catalog: Catalog,
+    /// Accounts, devices and sessions.
+    pub accounts: Accounts,
+    /// Identification and enrolment.
     pub ids: Arc<IdentificationService>,
     /// Admission to the model stage.
     pub gate: ModelGate,
-    /// Evidence vault (shares the catalog with `ids`).
+    /// Evidence vault (over the same catalog).
     pub evidence: EvidenceVault,
+    /// Who may upload or view which footage; cases.
+    pub access: EvidenceAccess,
+    /// Reading the audit log and the event outbox.
+    pub audit_trail: AuditTrail,
     /// Settings the server runs with.
     pub config: ServeConfig,
     /// Per-account and per-login rate limits.
@@ -181,26 +201,45 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the catalog and models under `config.data_dir`, and creates the first
+    /// Opens the catalog, models and vault of `config`, and creates the first
     /// administrator when there is none (its password is printed once to stderr).
     pub async fn open(config: ServeConfig) -> Result<Arc<Self>> {
-        let ids = Arc::new(
-            IdentificationService::open_with(&config.data_dir, config.model.as_deref(), config.face_index).await?,
-        );
-        bootstrap_admin(&ids, &config.bootstrap_admin).await?;
-        let gate = ModelGate::new(config.model_workers, config.model_queue);
+        let ids =
+            IdentificationService::open_with(&config.data_dir, config.model.as_deref(), config.face_index).await?;
+        let catalog = ids.catalog().clone();
+        // first start: the only way to the first administrator's password
+        if let Some(password) = Accounts::new(catalog.clone()).bootstrap_admin(&config.bootstrap_admin).await? {
+            eprintln!("epatrol: created administrator '{}' with one-time password: {password}", config.bootstrap_admin);
+        }
         let vault = match &config.vault {
             Some(location) => Vault::open(location)?,
             None => Vault::local(&config.data_dir.join(DEFAULT_VAULT_DIR))?,
         };
-        let evidence =
-            EvidenceVault::with_parts(&config.data_dir, ids.catalog().clone(), vault, Arc::new(SystemClock))?;
+        Self::from_parts(config, catalog, vault, ids).await
+    }
+
+    /// Assembles the state from parts already open: the catalog, the blob vault and the
+    /// identification service (over the models, or a model-free stand-in in tests; see
+    /// [`crate::service::StandIn`]). Undoes an ingest the previous process left half
+    /// done; creates no account.
+    pub async fn from_parts(
+        config: ServeConfig,
+        catalog: Catalog,
+        vault: Vault,
+        ids: IdentificationService,
+    ) -> Result<Arc<Self>> {
+        let gate = ModelGate::new(config.model_workers, config.model_queue);
+        let evidence = EvidenceVault::with_parts(&config.data_dir, catalog.clone(), vault, Arc::new(SystemClock))?;
         // an ingest killed with the previous process left a journal row: undo it first
         evidence.recover().await?;
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let limits = limits::RateLimits::new(config.rate_per_sec, config.rate_burst, config.login_attempts_per_min);
         Ok(Arc::new(Self {
-            ids,
+            accounts: Accounts::new(catalog.clone()),
+            access: EvidenceAccess::new(evidence.clone()),
+            audit_trail: AuditTrail::new(catalog.clone()),
+            catalog,
+            ids: Arc::new(ids),
             gate,
             evidence,
             limits,
@@ -211,30 +250,6 @@ impl AppState {
             stop,
         }))
     }
-}
-
-/// First start: with no enabled administrator, create one with a random password and
-/// print it to stderr once. Only its argon2 hash is kept, so it cannot be shown again.
-async fn bootstrap_admin(ids: &IdentificationService, login: &str) -> Result<()> {
-    let catalog = ids.catalog();
-    if catalog.count_users_with_role(auth::Role::Admin.as_str()).await? > 0 {
-        return Ok(());
-    }
-    let password = auth::random_secret();
-    let hash = auth::hash_password_blocking(password.clone()).await?;
-    catalog.create_user(login, auth::Role::Admin.as_str(), &hash).await?;
-    catalog
-        .audit(
-            "system",
-            "",
-            "user.create",
-            None,
-            "ok",
-            &serde_json::json!({"login": login, "role": "admin", "bootstrap": true}),
-        )
-        .await?;
-    eprintln!("epatrol: created administrator '{login}' with one-time password: {password}");
-    Ok(())
 }
 
 /// Binds `config.bind`, serves until SIGINT/SIGTERM, then stops accepting and lets
@@ -272,7 +287,7 @@ pub async fn serve(config: ServeConfig, on_bound: impl FnOnce(&str)) -> Result<(
         None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
     };
     served.map_err(|e| ApiError::Internal(format!("server: {e}")))?;
-    state.ids.catalog().close().await;
+    state.catalog.close().await;
     Ok(())
 }
 

@@ -1,24 +1,27 @@
-//! The fingerprint side of identification: LEADER extraction, the MCC gallery (derived
-//! state, rebuilt at start from the catalog's ISO/IEC 19794-2 templates) and the decision
-//! threshold from the manifest.
+//! The fingerprint side of identification: extraction (LEADER, through the
+//! [`Extractor`]), the MCC gallery (derived state, rebuilt at start from the catalog's
+//! ISO/IEC 19794-2 templates) and the decision threshold.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use epatrol_engine::EngineError;
 use epatrol_engine::SubjectId;
 use epatrol_engine::compaction::Compactable;
+use epatrol_engine::face::StageTimes;
+use epatrol_engine::finger::Extracted;
 use epatrol_engine::finger::index::FingerIndex;
 use epatrol_engine::finger::iso19794::{self, View};
-use epatrol_engine::finger::leader::Leader;
 use epatrol_engine::finger::mcc::MccTemplate;
-use epatrol_engine::finger::{self, Extracted};
 use epatrol_engine::identify::Candidate;
-use epatrol_engine::models::{Calibration, Manifest};
+use epatrol_engine::models::Calibration;
 use epatrol_store::Catalog;
 use epatrol_store::model::Modality;
 
 use super::compaction::Compactor;
-use crate::error::{ApiError, Result};
+use super::extractor::Extractor;
+use super::probed::Probed;
+use crate::error::Result;
 
 /// Catalog `model` of finger templates: LEADER minutiae stored as ISO/IEC 19794-2:2005,
 /// compared with MCC (the manifest entry of the extractor holds the calibration).
@@ -34,6 +37,7 @@ pub fn shortlist(gallery_templates: usize) -> usize {
 
 /// A fingerprint image with its finger position (ISO: 0 unknown, 1 right thumb … 10
 /// left little).
+#[derive(Debug, Clone)]
 pub struct FingerProbe {
     /// File name or label for messages.
     pub label: String,
@@ -43,20 +47,16 @@ pub struct FingerProbe {
     pub position: u8,
 }
 
-/// LEADER (loaded on first use: most runs never see a print) and the finger gallery.
+/// The print extractor and the finger gallery.
 pub struct FingerSide {
-    leader: OnceLock<Leader>,
+    extractor: Arc<dyn Extractor>,
     index: Arc<RwLock<FingerIndex>>,
     compactor: Compactor<FingerIndex>,
-    calibration: Calibration,
 }
 
 impl FingerSide {
     /// Rebuilds the finger gallery from the catalog.
-    pub async fn open(catalog: &Catalog) -> Result<Self> {
-        let calibration = Manifest::embedded().model(FINGER_MODEL)?.calibration.clone().ok_or_else(|| {
-            ApiError::Engine(EngineError::Invalid(format!("model {FINGER_MODEL} has no calibration")))
-        })?;
+    pub async fn open(catalog: &Catalog, extractor: Arc<dyn Extractor>) -> Result<Self> {
         let mut index = FingerIndex::new();
         for row in catalog.templates(Modality::Finger, FINGER_MODEL).await? {
             let rec = iso19794::decode(&row.data)?;
@@ -66,12 +66,12 @@ impl FingerSide {
         }
         let index = Arc::new(RwLock::new(index));
         let compactor = Compactor::new(Arc::clone(&index), "finger");
-        Ok(Self { leader: OnceLock::new(), index, compactor, calibration })
+        Ok(Self { extractor, index, compactor })
     }
 
     /// The per-finger decision threshold and its derivation.
     pub fn calibration(&self) -> &Calibration {
-        &self.calibration
+        self.extractor.finger_calibration()
     }
 
     /// Templates in the gallery.
@@ -84,17 +84,24 @@ impl FingerSide {
         self.len() == 0
     }
 
-    fn leader(&self) -> std::result::Result<&Leader, EngineError> {
-        if let Some(l) = self.leader.get() {
-            return Ok(l);
-        }
-        let l = Leader::open_default(rayon::current_num_threads().clamp(1, 4))?;
-        Ok(self.leader.get_or_init(|| l))
-    }
-
     /// Extracts and quality-checks one print (`Rejected` with a reason when unusable).
     pub fn extract(&self, p: &FingerProbe) -> std::result::Result<Extracted, EngineError> {
-        finger::extract_checked(self.leader()?, &p.bytes, None)
+        self.extractor.finger(&p.bytes)
+    }
+
+    /// The model phase of a print identification: extract, then search the top `k`; an
+    /// unusable print is [`Probed::Rejected`], an unreadable file an error.
+    pub fn probe(&self, p: &FingerProbe, k: usize) -> Result<Probed> {
+        let t = Instant::now();
+        let e = match self.extract(p) {
+            Ok(e) => e,
+            Err(EngineError::Rejected(reason)) => return Ok(Probed::Rejected(reason)),
+            Err(e) => return Err(e.into()),
+        };
+        let extract_ms = t.elapsed().as_secs_f64() * 1e3;
+        let candidates = self.search(p.position, &e, k);
+        let quality = serde_json::to_value(&e.quality).ok();
+        Ok(Probed::Searched { candidates, quality, times: StageTimes { embed_ms: extract_ms, ..Default::default() } })
     }
 
     /// The catalog form of an extracted print: a one-view ISO/IEC 19794-2:2005 record.

@@ -10,12 +10,10 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 use epatrol_store::catalog::AuditEntry;
-
-/// Most rows one query returns.
-pub const MAX_AUDIT_ROWS: i64 = 1000;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -45,13 +43,5 @@ pub async fn audit(
 ) -> Result<Json<Vec<AuditEntry>>> {
     caller.require(&[Role::Admin])?;
     let Query(q) = query.map_err(|_| ApiError::BadRequest("query: limit=<1-1000>".into()))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_AUDIT_ROWS).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_AUDIT_ROWS}")));
-    }
-    let catalog = state.ids.catalog();
-    let rows = catalog.audit_tail(limit).await?;
-    let detail = serde_json::json!({"rows": rows.len()});
-    catalog.audit(&caller.login, &caller.device_id, "audit.read", None, "ok", &detail).await?;
-    Ok(Json(rows))
+    Ok(Json(state.audit_trail.tail(caller.actor(), q.limit).await?))
 }

@@ -18,8 +18,9 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 
 /// How often the outbox is re-read when nothing was signalled in this process.
 const POLL: Duration = Duration::from_millis(500);
@@ -62,22 +63,18 @@ pub async fn events(
             .ok_or(ApiError::BadRequest("Last-Event-ID must be an event id".into()))
     });
     let after = match (q.after, last_id) {
-        (Some(a), _) => a,
-        (None, Some(id)) => id?,
-        (None, None) => state.ids.catalog().last_event_seq().await?,
+        (Some(a), _) => Some(a),
+        (None, Some(id)) => Some(id?),
+        (None, None) => None,
     };
-    state
-        .ids
-        .catalog()
-        .audit(&caller.login, &caller.device_id, "events.subscribe", None, "ok", &serde_json::json!({"after": after}))
-        .await?;
+    let after = state.audit_trail.subscribe(caller.actor(), after).await?;
     let stream = futures::stream::unfold((state, after), |(state, mut after)| async move {
         loop {
             let mut shutdown = state.shutdown.clone();
             if *shutdown.borrow() {
                 return None;
             }
-            match state.ids.catalog().events_after(after, BATCH).await {
+            match state.catalog.events_after(after, BATCH).await {
                 Ok(batch) if !batch.is_empty() => {
                     after = batch.last().map_or(after, |e| e.seq);
                     let events: Vec<_> = batch

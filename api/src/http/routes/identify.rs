@@ -2,7 +2,7 @@
 //! identity, flags. The print is tried first; the face decides when the print is unusable
 //! or inconclusive (`fallback` says why).
 //!
-//! What a patrol officer sees (issue 7: "only what the role may see"): the decision,
+//! What a patrol officer sees (only what the role may see): the decision,
 //! whether to escort the person and why, and for a match the person's identity data,
 //! flags and score. Never templates, probe quality internals, the other candidates, or
 //! anyone else's data: the search asks for the top candidate only, so no other
@@ -19,11 +19,12 @@ use utoipa::ToSchema;
 use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 use epatrol_store::catalog::Flags;
 
-use crate::service::identification::PersonView;
+use crate::service::identification::PersonView as Person;
 use crate::service::{FingerProbe, IdentifyReport, Probe};
 
 /// Multipart form of an identification (schema only; the handler reads the parts).
@@ -81,10 +82,40 @@ impl From<IdentifyReport> for IdentifyResponse {
             escort_reason: r.escort_reason,
             reason: r.reason,
             fallback: r.fallback,
-            person: r.person,
+            person: r.person.map(Into::into),
             flags: r.flags,
             score: r.score,
             audit_id: r.audit_id,
+        }
+    }
+}
+
+/// The identity data an officer sees for a match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    /// External id.
+    pub external_id: String,
+    /// Family name.
+    pub surname: String,
+    /// Given name.
+    pub given_name: String,
+    /// Patronymic.
+    pub patronymic: String,
+    /// Date of birth.
+    pub date_of_birth: String,
+    /// Address.
+    pub address: String,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> Self {
+        Self {
+            external_id: p.external_id,
+            surname: p.surname,
+            given_name: p.given_name,
+            patronymic: p.patronymic,
+            date_of_birth: p.date_of_birth,
+            address: p.address,
         }
     }
 }
@@ -126,22 +157,9 @@ pub async fn identify(
     }
     let face = face.map(|bytes| Probe { label: "face".into(), bytes });
     let finger = finger.map(|(position, bytes)| FingerProbe { label: "finger".into(), bytes, position });
-    let svc = state.ids.clone();
-    let report = state
-        .gate
-        .run(move || {
-            // runs on a blocking-pool thread, which may block on the runtime's handle;
-            // top-1 only: the decision uses the best candidate and nobody else's record
-            // needs reading
-            tokio::runtime::Handle::current().block_on(svc.identify(
-                face.as_ref(),
-                finger.as_ref(),
-                1,
-                &caller.login,
-                &caller.device_id,
-            ))
-        })
-        .await?;
+    // the models run behind the gate, the catalog I/O after it; top-1 only: the decision
+    // uses the best candidate and nobody else's record needs reading
+    let report = state.ids.identify_on(&state.gate, face, finger, 1, &caller.login, &caller.device_id).await?;
     // subscribers of /v1/events read the outbox row the service just wrote
     state.events.notify_waiters();
     state.metrics.identification(report.decision, report.modality);
