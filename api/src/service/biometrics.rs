@@ -14,6 +14,7 @@ use epatrol_engine::finger::Extracted;
 use epatrol_engine::identify::encode_f32;
 use epatrol_store::Catalog;
 use epatrol_store::catalog::NewTemplate;
+use epatrol_store::model::Modality;
 
 use super::extractor::Extractor;
 use super::faces::{FaceIndex, FaceSide};
@@ -126,7 +127,7 @@ impl Biometrics {
         for (f, e) in fingers.iter().zip(prints) {
             let e = e.map_err(|e| image_error(&f.label, e))?;
             p.rows.push(NewTemplate {
-                modality: "finger".into(),
+                modality: Modality::Finger,
                 model: FINGER_MODEL.into(),
                 position: Some(f.position as i64),
                 quality: e.quality.score as f64,
@@ -149,7 +150,7 @@ impl Biometrics {
             let t = t.map_err(|e| image_error(&img.label, e))?;
             let q = t.quality.expect("probe path measures quality");
             p.rows.push(NewTemplate {
-                modality: "face".into(),
+                modality: Modality::Face,
                 model: self.faces.model().to_string(),
                 position: None,
                 quality: q.score as f64,

@@ -12,8 +12,9 @@ use futures::stream::BoxStream;
 
 use epatrol_store::StoreError;
 use epatrol_store::catalog::{Case, Evidence, EvidenceQuery, Hold, Incident, ThumbnailRow};
+use epatrol_store::clock::parse_ts;
 use epatrol_store::custody::CustodyEntry;
-use epatrol_store::retention::{Tier, fmt_ts, parse_ts};
+use epatrol_store::model::Tier;
 use epatrol_store::vault::{Declared, Digest, EvidenceVault, IngestRequest, Source, UploadStatus};
 
 use super::accounts::{Principal, Role};
@@ -108,7 +109,7 @@ impl EvidenceAccess {
         if !digest.is_empty() {
             detail["digest"] = digest.into();
         }
-        self.vault.catalog.audit(p.login, p.device, action, None, outcome, &detail).await?;
+        self.vault.catalog().audit(p.login, p.device, action, None, outcome, &detail).await?;
         Ok(())
     }
 
@@ -160,22 +161,19 @@ impl EvidenceAccess {
         if !(1..=MAX_SEARCH_ROWS).contains(&limit) {
             return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_SEARCH_ROWS}")));
         }
-        if let Some(t) = &f.tier {
-            t.parse::<Tier>()?;
-        }
-        let norm = |t: Option<String>| t.as_deref().map(|s| parse_ts(s).map(fmt_ts)).transpose();
+        let time = |t: Option<String>| t.as_deref().map(parse_ts).transpose();
         let query = EvidenceQuery {
             officer: f.officer,
             device: f.device,
-            tier: f.tier,
+            tier: f.tier.as_deref().map(str::parse::<Tier>).transpose()?,
             case_ref: f.case,
-            from: norm(f.from)?,
-            to: norm(f.to)?,
+            from: time(f.from)?,
+            to: time(f.to)?,
             member: (p.role == Role::Investigator).then(|| p.login.to_string()),
             before_id: f.before,
             limit,
         };
-        let rows = self.vault.catalog.search_evidence(&query).await?;
+        let rows = self.vault.catalog().search_evidence(&query).await?;
         self.audit(p, "evidence.search", "", "ok", serde_json::json!({"rows": rows.len()})).await?;
         Ok(rows)
     }
@@ -186,7 +184,7 @@ impl EvidenceAccess {
         require(p, &READERS)?;
         let d: Digest = digest.parse().map_err(|_| ApiError::BadRequest("evidence id must be 64 hex digits".into()))?;
         let e = self.vault.active_evidence(&d).await?;
-        if p.role == Role::Investigator && !self.vault.catalog.may_view_via_case(e.id, p.login).await? {
+        if p.role == Role::Investigator && !self.vault.catalog().may_view_via_case(e.id, p.login).await? {
             self.audit(p, action, digest, "denied", serde_json::json!({})).await?;
             return Err(ApiError::Forbidden("this evidence is not linked to a case assigned to you"));
         }
@@ -196,7 +194,7 @@ impl EvidenceAccess {
     /// One item's row, incidents, cases, holds and thumbnails.
     pub async fn metadata(&self, p: &Principal<'_>, digest: &str) -> Result<ItemDetail> {
         let (e, _) = self.viewable(p, digest, "evidence.metadata").await?;
-        let cat = &self.vault.catalog;
+        let cat = self.vault.catalog();
         let detail = ItemDetail {
             thumbnails: cat.thumbnails_of(e.id).await?,
             incidents: cat.incidents_of(e.id).await?,
@@ -219,9 +217,9 @@ impl EvidenceAccess {
         (start, end): (u64, u64),
     ) -> Result<BoxStream<'static, std::result::Result<Bytes, StoreError>>> {
         let detail = serde_json::json!({"evidence_id": e.id, "range": [start, end], "device": p.device});
-        self.vault.custody.append(p.login, "view", &e.digest, &detail).await?;
+        self.vault.custody().append(p.login, "view", &e.digest, &detail).await?;
         self.audit(p, "evidence.view", digest, "ok", serde_json::json!({"range": [start, end]})).await?;
-        Ok(self.vault.vault.read_range_stream(d, start..end).await?)
+        Ok(self.vault.vault().read_range_stream(d, start..end).await?)
     }
 
     /// Keyframe thumbnail `idx` of an item as JPEG; a custody `view` entry.
@@ -229,7 +227,7 @@ impl EvidenceAccess {
         let (e, _) = self.viewable(p, digest, "evidence.thumbnail").await?;
         let jpeg = self.vault.thumbnail(e.id, idx).await?;
         let detail = serde_json::json!({"evidence_id": e.id, "thumbnail": idx, "device": p.device});
-        self.vault.custody.append(p.login, "view", &e.digest, &detail).await?;
+        self.vault.custody().append(p.login, "view", &e.digest, &detail).await?;
         self.audit(p, "evidence.thumbnail", digest, "ok", serde_json::json!({"thumbnail": idx})).await?;
         Ok(jpeg)
     }
@@ -237,7 +235,7 @@ impl EvidenceAccess {
     /// The item's custody chain.
     pub async fn custody(&self, p: &Principal<'_>, digest: &str) -> Result<Vec<CustodyEntry>> {
         let (e, _) = self.viewable(p, digest, "evidence.custody").await?;
-        let entries = self.vault.custody.entries_for(&e.digest).await?;
+        let entries = self.vault.custody().entries_for(&e.digest).await?;
         self.audit(p, "evidence.custody", digest, "ok", serde_json::json!({"entries": entries.len()})).await?;
         Ok(entries)
     }
@@ -254,17 +252,17 @@ impl EvidenceAccess {
         if reference.trim().is_empty() || reference.len() > 100 {
             return Err(ApiError::BadRequest("`reference` must be 1 to 100 characters".into()));
         }
-        let cat = &self.vault.catalog;
+        let cat = self.vault.catalog();
         for login in investigators {
             match cat.user_by_login(login).await? {
                 Some(u) if u.role == Role::Investigator.as_str() && !u.disabled => {}
                 _ => return Err(ApiError::BadRequest("every assignee must be an enabled investigator account".into())),
             }
         }
-        let now = fmt_ts(self.vault.clock.now());
-        let case_id = cat.open_case(reference, &now).await?;
+        let now = self.vault.clock().now();
+        let case_id = cat.open_case(reference, now).await?;
         for login in investigators {
-            cat.add_case_member(reference, login, p.login, &now).await?;
+            cat.add_case_member(reference, login, p.login, now).await?;
         }
         let detail = serde_json::json!({"case": reference, "investigators": investigators});
         self.audit(p, "case.open", "", "ok", detail).await?;
@@ -276,7 +274,7 @@ impl EvidenceAccess {
     /// takes no new evidence.
     pub async fn link_case(&self, p: &Principal<'_>, reference: &str, d: &Digest) -> Result<()> {
         require(p, &[Role::Supervisor])?;
-        match self.vault.catalog.case_by_reference(reference).await? {
+        match self.vault.catalog().case_by_reference(reference).await? {
             Some(c) if c.closed_at.is_none() => {}
             _ => return Err(ApiError::NotFound("open case".into())),
         }
@@ -287,7 +285,7 @@ impl EvidenceAccess {
     /// Closes a case: its links stop blocking deletion.
     pub async fn close_case(&self, p: &Principal<'_>, reference: &str) -> Result<()> {
         require(p, &[Role::Supervisor])?;
-        self.vault.catalog.close_case(reference, &fmt_ts(self.vault.clock.now())).await?;
+        self.vault.catalog().close_case(reference, self.vault.clock().now()).await?;
         self.audit(p, "case.close", "", "ok", serde_json::json!({"case": reference})).await
     }
 }

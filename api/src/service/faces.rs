@@ -10,11 +10,11 @@ use std::sync::{Arc, RwLock};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use epatrol_engine::EngineError;
 use epatrol_engine::compaction::Compactable;
 use epatrol_engine::face::FaceTemplate;
 use epatrol_engine::identify::{Candidate, Gallery};
 use epatrol_engine::models::Calibration;
+use epatrol_engine::{EngineError, SubjectId};
 use epatrol_store::Catalog;
 
 use super::compaction::Compactor;
@@ -117,7 +117,11 @@ impl FaceSide {
     /// the gallery, then to its files.
     pub async fn add(&self, subject_id: i64, tids: Vec<u64>, vectors: Vec<f32>) -> Result<()> {
         let n = tids.len();
-        self.gallery.write().unwrap_or_else(|p| p.into_inner()).add(&tids, &vec![subject_id; n], &vectors)?;
+        self.gallery.write().unwrap_or_else(|p| p.into_inner()).add(
+            &tids,
+            &vec![SubjectId(subject_id); n],
+            &vectors,
+        )?;
         self.files.append(tids, vectors).await;
         Ok(())
     }

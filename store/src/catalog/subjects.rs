@@ -460,20 +460,3 @@ impl Catalog {
         Ok(rows.len() as u64)
     }
 }
-
-impl Catalog {
-    /// The subjects among `ids` that exist, in one query (missing ids are absent; the
-    /// order is unspecified).
-    pub async fn subjects_by_ids(&self, ids: &[i64]) -> Result<Vec<Subject>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE id IN ({})", vec!["?"; ids.len()].join(", "));
-        let mut q = sqlx::query(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(|r| subject_from_row(&self.cipher, r)).collect()
-    }
-}

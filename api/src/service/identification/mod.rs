@@ -18,6 +18,7 @@ use epatrol_engine::face::FaceTemplate;
 use epatrol_engine::models::Calibration;
 use epatrol_store::Catalog;
 use epatrol_store::catalog::{Flags, NewSubject};
+use epatrol_store::model::Modality;
 
 use super::accounts::Actor;
 use super::biometrics::{Biometrics, Prepared, Probes};
@@ -225,7 +226,8 @@ impl IdentificationService {
     pub async fn delete_subject(&self, external_id: &str) -> Result<DeleteReport> {
         let _w = self.writes.lock().await;
         let d = self.catalog.delete_subject(external_id).await?;
-        let face_ids: Vec<u64> = d.templates.iter().filter(|(_, m)| m == "face").map(|(t, _)| *t as u64).collect();
+        let face_ids: Vec<u64> =
+            d.templates.iter().filter(|(_, m)| *m == Modality::Face).map(|(t, _)| *t as u64).collect();
         let (face_templates, finger_templates) = self.biometrics.remove(d.id, face_ids).await?;
         Ok(DeleteReport { subject_id: d.id, face_templates, finger_templates })
     }

@@ -75,9 +75,9 @@ async fn rejected(
 /// The candidates still enrolled, in rank order, with their records (one read; a
 /// person deleted between the search and now is no longer a candidate).
 async fn live_candidates(catalog: &Catalog, candidates: &[Candidate]) -> Result<Vec<(Candidate, Subject)>> {
-    let ids: Vec<i64> = candidates.iter().map(|c| c.subject_id).collect();
+    let ids: Vec<i64> = candidates.iter().map(|c| c.subject_id.0).collect();
     let by_id: HashMap<i64, Subject> = catalog.subjects_by_ids(&ids).await?.into_iter().map(|s| (s.id, s)).collect();
-    Ok(candidates.iter().filter_map(|c| Some((*c, by_id.get(&c.subject_id)?.clone()))).collect())
+    Ok(candidates.iter().filter_map(|c| Some((*c, by_id.get(&c.subject_id.0)?.clone()))).collect())
 }
 
 /// Decision, person view, flags and escort advice from ranked candidates; audited.
