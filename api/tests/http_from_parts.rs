@@ -11,7 +11,8 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use epatrol_api::http::{AppState, ServeConfig, auth, router};
+use epatrol_api::http::{AppState, ServeConfig, router};
+use epatrol_api::service::accounts::{Actor, Role};
 use epatrol_api::service::{FaceIndex, IdentificationService, StandIn};
 use epatrol_store::Catalog;
 use epatrol_store::vault::Vault;
@@ -30,9 +31,9 @@ async fn app(dir: &Path) -> (Router, Arc<AppState>) {
     (router::router(state.clone()), state)
 }
 
-async fn add_user(state: &AppState, login: &str, role: &str, password: &str) {
-    let hash = auth::hash_password(password).unwrap();
-    state.catalog.create_user(login, role, &hash).await.unwrap();
+async fn add_user(state: &AppState, login: &str, role: Role, password: &str) {
+    let by = Actor { login: "test", device: "" };
+    state.accounts.create(by, login, role, password).await.unwrap();
 }
 
 /// Sends one request; returns the status and the body as JSON (`Null` when empty).
@@ -88,8 +89,8 @@ async fn post_form(
 async fn a_router_from_parts_enrols_and_identifies_without_models() {
     let dir = tempfile::tempdir().unwrap();
     let (app, state) = app(dir.path()).await;
-    add_user(&state, "admin1", "admin", "admin-password-1").await;
-    add_user(&state, "patrol1", "patrol", "patrol-password-1").await;
+    add_user(&state, "admin1", Role::Admin, "admin-password-1").await;
+    add_user(&state, "patrol1", Role::Patrol, "patrol-password-1").await;
     let admin = login(&app, "admin1", "admin-password-1", "ws-1").await;
     let patrol = login(&app, "patrol1", "patrol-password-1", "tab-1").await;
 
@@ -124,8 +125,8 @@ async fn a_router_from_parts_enrols_and_identifies_without_models() {
     let (status, _) = post_form(&app, "/v1/identify", &patrol, "tab-1", &[("face", b"")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // every answer is audited with the officer and device; the match is an event
-    let rows = state.catalog.audit_tail(10).await.unwrap();
+    // every answer is audited with the officer and device; the final ones are events
+    let rows = state.catalog.audit_tail(12).await.unwrap();
     let identify: Vec<_> = rows.iter().filter(|r| r.action == "identify").map(|r| r.outcome.as_str()).collect();
     assert_eq!(identify, ["rejected", "no_match", "match", "rejected", "rejected", "match"]);
     assert!(rows.iter().filter(|r| r.action == "identify").all(|r| r.actor == "patrol1" && r.device == "tab-1"));

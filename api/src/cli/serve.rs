@@ -14,6 +14,25 @@ use serde::{Deserialize, Serialize};
 use epatrol_api::http::{ServeConfig, TlsFiles, serve};
 use epatrol_api::service::FaceIndex;
 
+/// `--face-index` (and the `face_index` key of the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceIndexArg {
+    /// int8 codes scanned, shortlist re-ranked with exact f32 (same scores, 1/4 the bytes).
+    Int8,
+    /// Exact f32 scan of every template.
+    Exact,
+}
+
+impl From<FaceIndexArg> for FaceIndex {
+    fn from(a: FaceIndexArg) -> Self {
+        match a {
+            FaceIndexArg::Int8 => FaceIndex::Int8,
+            FaceIndexArg::Exact => FaceIndex::Exact,
+        }
+    }
+}
+
 /// Arguments of `epatrol serve` (every one may also be a key of the `--config` file).
 #[derive(Debug, Default, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,7 +55,7 @@ pub struct ServeArgs {
     pub model: Option<String>,
     /// Face gallery search: int8 codes + exact re-rank, or exact f32. [default: int8]
     #[arg(long, value_enum)]
-    pub face_index: Option<FaceIndex>,
+    pub face_index: Option<FaceIndexArg>,
     /// Largest accepted request body in bytes. [default: 8388608]
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
@@ -101,7 +120,7 @@ impl ServeArgs {
             _ => anyhow::bail!("TLS needs both tls_cert and tls_key"),
         };
         c.model = self.model;
-        c.face_index = self.face_index.unwrap_or(c.face_index);
+        c.face_index = self.face_index.map_or(c.face_index, FaceIndex::from);
         c.max_body_bytes = self.max_body_bytes.unwrap_or(c.max_body_bytes);
         c.request_timeout = self.request_timeout_secs.map_or(c.request_timeout, secs);
         c.token_ttl = self.token_ttl_secs.map_or(c.token_ttl, secs);

@@ -6,8 +6,46 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use epatrol_api::http::auth::{Role, hash_password, random_secret, token_digest};
+use epatrol_api::ApiError;
+use epatrol_api::service::accounts::{Accounts, Actor, MIN_PASSWORD_CHARS, Role, random_secret};
 use epatrol_store::Catalog;
+
+/// A refused account or device change in the catalog's words (`already exists: …`,
+/// `invalid: …`), which scripts around these commands match.
+fn catalog_words(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Conflict(m) => anyhow::anyhow!("already exists: {m}"),
+        ApiError::BadRequest(m) => anyhow::anyhow!("invalid: {m}"),
+        other => other.into(),
+    }
+}
+
+/// Roles as `--role` spells them (the account roles' stored names).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Patrol officer: identify, upload.
+    Patrol,
+    /// Charging dock: upload only.
+    Dock,
+    /// Investigator: search and view evidence of their cases.
+    Investigator,
+    /// Supervisor: classify, holds, duty records.
+    Supervisor,
+    /// Administrator: users, devices, enrolment.
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Patrol => Role::Patrol,
+            RoleArg::Dock => Role::Dock,
+            RoleArg::Investigator => Role::Investigator,
+            RoleArg::Supervisor => Role::Supervisor,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
 
 /// Account commands.
 #[derive(Debug, clap::Subcommand)]
@@ -25,7 +63,7 @@ pub struct UserAddArgs {
     pub login: String,
     /// Role.
     #[arg(long, value_enum)]
-    pub role: Role,
+    pub role: RoleArg,
     /// Read the password from the first line of stdin instead of generating one.
     #[arg(long)]
     pub password_stdin: bool,
@@ -38,19 +76,24 @@ pub fn run(data: PathBuf, c: UserCommand) -> anyhow::Result<ExitCode> {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
         let p = line.trim_end_matches(['\r', '\n']).to_string();
-        anyhow::ensure!(p.chars().count() >= 12, "the password must have at least 12 characters");
+        anyhow::ensure!(
+            p.chars().count() >= MIN_PASSWORD_CHARS,
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        );
         (p, false)
     } else {
         (random_secret(), true)
     };
-    let hash = hash_password(&password)?;
+    let role = Role::from(a.role);
     super::runtime()?.block_on(async {
         let catalog = Catalog::open_in(&data).await?;
-        let id = catalog.create_user(&a.login, a.role.as_str(), &hash).await?;
-        let detail = serde_json::json!({"login": a.login, "role": a.role.as_str()});
-        catalog.audit(&super::common::cli_actor(None), "", "user.create", None, "ok", &detail).await?;
+        let by = super::common::cli_actor(None);
+        let id = Accounts::new(catalog.clone())
+            .create(Actor { login: &by, device: "" }, &a.login, role, &password)
+            .await
+            .map_err(catalog_words)?;
         catalog.close().await;
-        eprintln!("epatrol: created {} account '{}' (id {id})", a.role.as_str(), a.login);
+        eprintln!("epatrol: created {} account '{}' (id {id})", role.as_str(), a.login);
         if generated {
             eprintln!("epatrol: one-time password: {password}");
         }
@@ -77,12 +120,13 @@ pub struct DeviceEnrollArgs {
 /// Runs a `device` command.
 pub fn run_device(data: PathBuf, c: DeviceCommand) -> anyhow::Result<ExitCode> {
     let DeviceCommand::Enroll(a) = c;
-    let secret = random_secret();
     super::runtime()?.block_on(async {
         let catalog = Catalog::open_in(&data).await?;
-        catalog.enroll_device(&a.id, &token_digest(&secret)).await?;
-        let detail = serde_json::json!({"device": a.id});
-        catalog.audit(&super::common::cli_actor(None), "", "device.enroll", None, "ok", &detail).await?;
+        let by = super::common::cli_actor(None);
+        let secret = Accounts::new(catalog.clone())
+            .enroll_device(Actor { login: &by, device: "" }, &a.id)
+            .await
+            .map_err(catalog_words)?;
         catalog.close().await;
         eprintln!("epatrol: enrolled device '{}'; its secret (shown once): {secret}", a.id);
         Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! The HTTP API: axum over the same services the CLI uses.
 //!
 //! - [`router`]: routes and the layers around them (limits, timeout, problem mapping).
-//! - [`auth`]: password hashes, bearer tokens bound to devices, roles.
+//! - [`auth`]: the caller of a request (bearer token bound to a device, role).
 //! - [`problem`]: [`ApiError`] → `application/problem+json`.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
@@ -32,6 +32,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Result};
+use crate::service::accounts::Accounts;
+use crate::service::audit_trail::AuditTrail;
+use crate::service::evidence::EvidenceAccess;
 use crate::service::{FaceIndex, IdentificationService, ModelRunner};
 use epatrol_store::Catalog;
 use epatrol_store::retention::SystemClock;
@@ -171,12 +174,18 @@ impl ModelRunner for ModelGate {
 pub struct AppState {
     /// The catalog (accounts, sessions, audit, events, subjects, evidence rows).
     pub catalog: Catalog,
+    /// Accounts, devices and sessions.
+    pub accounts: Accounts,
     /// Identification and enrolment.
     pub ids: Arc<IdentificationService>,
     /// Admission to the model stage.
     pub gate: ModelGate,
     /// Evidence vault (over the same catalog).
     pub evidence: EvidenceVault,
+    /// Who may upload or view which footage; cases.
+    pub access: EvidenceAccess,
+    /// Reading the audit log and the event outbox.
+    pub audit_trail: AuditTrail,
     /// Settings the server runs with.
     pub config: ServeConfig,
     /// Per-account and per-login rate limits.
@@ -198,7 +207,10 @@ impl AppState {
         let ids =
             IdentificationService::open_with(&config.data_dir, config.model.as_deref(), config.face_index).await?;
         let catalog = ids.catalog().clone();
-        bootstrap_admin(&catalog, &config.bootstrap_admin).await?;
+        // first start: the only way to the first administrator's password
+        if let Some(password) = Accounts::new(catalog.clone()).bootstrap_admin(&config.bootstrap_admin).await? {
+            eprintln!("epatrol: created administrator '{}' with one-time password: {password}", config.bootstrap_admin);
+        }
         let vault = match &config.vault {
             Some(location) => Vault::open(location)?,
             None => Vault::local(&config.data_dir.join(DEFAULT_VAULT_DIR))?,
@@ -223,6 +235,9 @@ impl AppState {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let limits = limits::RateLimits::new(config.rate_per_sec, config.rate_burst, config.login_attempts_per_min);
         Ok(Arc::new(Self {
+            accounts: Accounts::new(catalog.clone()),
+            access: EvidenceAccess::new(evidence.clone()),
+            audit_trail: AuditTrail::new(catalog.clone()),
             catalog,
             ids: Arc::new(ids),
             gate,
@@ -235,29 +250,6 @@ impl AppState {
             stop,
         }))
     }
-}
-
-/// First start: with no enabled administrator, create one with a random password and
-/// print it to stderr once. Only its argon2 hash is kept, so it cannot be shown again.
-async fn bootstrap_admin(catalog: &Catalog, login: &str) -> Result<()> {
-    if catalog.count_users_with_role(auth::Role::Admin.as_str()).await? > 0 {
-        return Ok(());
-    }
-    let password = auth::random_secret();
-    let hash = auth::hash_password_blocking(password.clone()).await?;
-    catalog.create_user(login, auth::Role::Admin.as_str(), &hash).await?;
-    catalog
-        .audit(
-            "system",
-            "",
-            "user.create",
-            None,
-            "ok",
-            &serde_json::json!({"login": login, "role": "admin", "bootstrap": true}),
-        )
-        .await?;
-    eprintln!("epatrol: created administrator '{login}' with one-time password: {password}");
-    Ok(())
 }
 
 /// Binds `config.bind`, serves until SIGINT/SIGTERM, then stops accepting and lets

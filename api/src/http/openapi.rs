@@ -24,7 +24,7 @@ use super::routes;
         routes::admin::disable_device, routes::admin::enable_device, routes::admin::logout,
         routes::admin::enroll_device,
     ),
-    components(schemas(super::problem::Problem, super::auth::Role)),
+    components(schemas(super::problem::Problem, super::auth::RoleName)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -25,7 +25,7 @@ use super::probed::Probed;
 use crate::error::Result;
 
 /// How the in-memory face gallery is searched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FaceIndex {
     /// int8 codes scanned, shortlist re-ranked with exact f32 (same scores, 1/4 the bytes).

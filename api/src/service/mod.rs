@@ -3,10 +3,18 @@
 //! - [`identification`]: enrolment and 1:N identification over [`biometrics`] (the
 //!   model phase: [`faces`] and [`fingers`], each behind the [`extractor`]) and the
 //!   catalog; [`runner`] says where the model phase runs.
+//! - [`accounts`]: roles, sessions, account and device changes.
+//! - [`evidence`]: who may upload or view which footage; cases.
+//! - [`audit_trail`]: reading the audit log, subscribing to events.
 //! - [`face_files`], [`compaction`]: the face gallery's files and background compaction.
+//!
+//! Each rule and each audit row lives here once; no SQL, no HTTP types.
 
+pub mod accounts;
+pub mod audit_trail;
 pub mod biometrics;
 pub mod compaction;
+pub mod evidence;
 pub mod extractor;
 pub mod face_files;
 pub mod faces;

@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role, bearer_token, hash_password_blocking, random_secret, token_digest};
+use crate::http::auth::{Caller, RoleName, bearer_token};
 use crate::http::problem::Problem;
+use crate::service::accounts::{Role, random_secret, token_digest};
 
 /// Body of `POST /v1/users`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -24,7 +25,7 @@ pub struct NewUser {
     /// Login (1-64 printable characters).
     pub login: String,
     /// Role.
-    pub role: Role,
+    pub role: RoleName,
 }
 
 /// A created account and its one-time password (shown once; only its hash is kept).
@@ -33,7 +34,7 @@ pub struct CreatedUser {
     /// Login.
     pub login: String,
     /// Role.
-    pub role: Role,
+    pub role: RoleName,
     /// One-time password: hand it to the officer; it is not stored and cannot be shown again.
     pub password: String,
 }
@@ -57,32 +58,19 @@ pub async fn create_user(
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
     let password = random_secret();
-    let hash = hash_password_blocking(password.clone()).await?;
-    let cat = &state.catalog;
-    cat.create_user(&b.login, b.role.as_str(), &hash).await?;
-    let detail = serde_json::json!({"login": b.login, "role": b.role.as_str()});
-    cat.audit(&caller.login, &caller.device_id, "user.create", None, "ok", &detail).await?;
+    state.accounts.create(caller.actor(), &b.login, b.role.into(), &password).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { login: b.login, role: b.role, password })))
 }
 
 async fn set_user(state: &AppState, caller: &Caller, login: &str, disabled: bool) -> Result<StatusCode> {
     caller.require(&[Role::Admin])?;
-    if disabled && login == caller.login {
-        return Err(ApiError::BadRequest("administrators cannot disable their own account".into()));
-    }
-    let cat = &state.catalog;
-    cat.set_user_disabled(login, disabled).await?;
-    let action = if disabled { "user.disable" } else { "user.enable" };
-    cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"login": login})).await?;
+    state.accounts.set_user_disabled(caller.actor(), login, disabled).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_device(state: &AppState, caller: &Caller, device: &str, disabled: bool) -> Result<StatusCode> {
     caller.require(&[Role::Admin])?;
-    let cat = &state.catalog;
-    cat.set_device_disabled(device, disabled).await?;
-    let action = if disabled { "device.disable" } else { "device.enable" };
-    cat.audit(&caller.login, &caller.device_id, action, None, "ok", &serde_json::json!({"device": device})).await?;
+    state.accounts.set_device_disabled(caller.actor(), device, disabled).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,11 +144,7 @@ pub async fn enroll_device(
 ) -> Result<(StatusCode, Json<EnrolledDevice>)> {
     caller.require(&[Role::Admin])?;
     let b = json_body(body)?;
-    let secret = random_secret();
-    let cat = &state.catalog;
-    cat.enroll_device(&b.device_id, &token_digest(&secret)).await?;
-    let detail = serde_json::json!({"device": b.device_id});
-    cat.audit(&caller.login, &caller.device_id, "device.enroll", None, "ok", &detail).await?;
+    let secret = state.accounts.enroll_device(caller.actor(), &b.device_id).await?;
     Ok((StatusCode::CREATED, Json(EnrolledDevice { device_id: b.device_id, secret })))
 }
 
@@ -171,8 +155,6 @@ pub async fn enroll_device(
 pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Result<StatusCode> {
     // the Caller extractor has already checked this header
     let token = bearer_token(&headers).ok_or(ApiError::Unauthenticated("a bearer token is required"))?;
-    let cat = &state.catalog;
-    cat.revoke_token(&token_digest(token)).await?;
-    cat.audit(&caller.login, &caller.device_id, "logout", None, "ok", &serde_json::json!({})).await?;
+    state.accounts.logout(caller.actor(), &token_digest(token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,11 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
-
-/// Most rows one query returns.
-pub const MAX_AUDIT_ROWS: i64 = 1000;
+use crate::service::accounts::Role;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -65,14 +63,7 @@ pub async fn audit(
 ) -> Result<Json<Vec<AuditRow>>> {
     caller.require(&[Role::Admin])?;
     let Query(q) = query.map_err(|_| ApiError::BadRequest("query: limit=<1-1000>".into()))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_AUDIT_ROWS).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_AUDIT_ROWS}")));
-    }
-    let catalog = &state.catalog;
-    let rows = catalog.audit_tail(limit).await?;
-    let detail = serde_json::json!({"rows": rows.len()});
-    catalog.audit(&caller.login, &caller.device_id, "audit.read", None, "ok", &detail).await?;
+    let rows = state.audit_trail.tail(caller.actor(), q.limit).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| AuditRow {

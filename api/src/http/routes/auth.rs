@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Role, hash_password, random_secret, token_digest, unix_now, verify_password_blocking};
+use crate::http::auth::RoleName;
 use crate::http::problem::Problem;
+use crate::service::accounts::{LoginAttempt, SessionPolicy};
 
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,16 +40,9 @@ pub struct LoginResponse {
     /// Seconds until the token expires.
     pub expires_in: u64,
     /// The account's role.
-    pub role: Role,
+    pub role: RoleName,
     /// The device the token is bound to.
     pub device_id: String,
-}
-
-/// A fixed PHC hash checked when the login is unknown, so unknown and known logins take
-/// the same argon2 time and cannot be told apart by timing.
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
 }
 
 /// Exchanges login, password and device id for a bearer token bound to that device.
@@ -73,40 +67,22 @@ pub async fn login(
     })?;
     // before the (deliberately slow) hash check, so guessing costs the guesser time
     state.limits.login(&req.login)?;
-    let catalog = &state.catalog;
-    let user = catalog.user_by_login(&req.login).await?;
-    let phc =
-        user.as_ref().filter(|u| !u.disabled).map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
-    let ok = verify_password_blocking(req.password, phc).await?;
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        _ => {
-            catalog.audit(&req.login, &req.device_id, "login", None, "denied", &serde_json::json!({})).await?;
-            return Err(ApiError::Unauthenticated("invalid login or password"));
-        }
+    let policy = SessionPolicy {
+        token_ttl: state.config.token_ttl,
+        require_device_credentials: state.config.require_device_credentials,
     };
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("stored role is unknown".into()))?;
-    // the device's own credential, checked after the password so a guesser without it
-    // learns nothing about which devices are enrolled
-    let device_ok = match catalog.device_secret(&req.device_id).await? {
-        Some(expected) => req.device_secret.as_deref().is_some_and(|s| token_digest(s) == expected),
-        None => !state.config.require_device_credentials,
+    let attempt = LoginAttempt {
+        login: req.login,
+        password: req.password,
+        device_id: req.device_id,
+        device_secret: req.device_secret,
     };
-    if !device_ok {
-        let detail = serde_json::json!({"reason": "device credentials"});
-        catalog.audit(&user.login, &req.device_id, "login", None, "denied", &detail).await?;
-        return Err(ApiError::Unauthenticated("invalid or missing device credentials"));
-    }
-    catalog.touch_device(&req.device_id).await?;
-    let token = random_secret();
-    let ttl = state.config.token_ttl.as_secs();
-    let now = unix_now();
-    // expired rows are useless; dropping them here keeps the table at about one row per
-    // live session without a background task
-    catalog.purge_expired_tokens(now).await?;
-    catalog.insert_token(&token_digest(&token), user.id, &req.device_id, now, now + ttl as i64).await?;
-    catalog
-        .audit(&user.login, &req.device_id, "login", None, "ok", &serde_json::json!({"role": role.as_str()}))
-        .await?;
-    Ok(Json(LoginResponse { token, token_type: "Bearer", expires_in: ttl, role, device_id: req.device_id }))
+    let t = state.accounts.login(attempt, policy).await?;
+    Ok(Json(LoginResponse {
+        token: t.token,
+        token_type: "Bearer",
+        expires_in: t.expires_in,
+        role: t.role.into(),
+        device_id: t.device_id,
+    }))
 }

@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
-use epatrol_store::retention::fmt_ts;
+use crate::service::accounts::Role;
 use epatrol_store::vault::Digest;
 
 /// Body of `POST /v1/cases`.
@@ -66,24 +66,7 @@ pub async fn open_case(
 ) -> Result<(StatusCode, Json<CaseOut>)> {
     caller.require(&[Role::Supervisor])?;
     let b = json_body(body)?;
-    if b.reference.trim().is_empty() || b.reference.len() > 100 {
-        return Err(ApiError::BadRequest("`reference` must be 1 to 100 characters".into()));
-    }
-    let cat = &state.catalog;
-    for login in &b.investigators {
-        match cat.user_by_login(login).await? {
-            Some(u) if u.role == Role::Investigator.as_str() && !u.disabled => {}
-            _ => return Err(ApiError::BadRequest("every assignee must be an enabled investigator account".into())),
-        }
-    }
-    let now = fmt_ts(state.evidence.clock.now());
-    let case_id = cat.open_case(&b.reference, &now).await?;
-    for login in &b.investigators {
-        cat.add_case_member(&b.reference, login, &caller.login, &now).await?;
-    }
-    let detail = serde_json::json!({"case": b.reference, "investigators": b.investigators});
-    cat.audit(&caller.login, &caller.device_id, "case.open", None, "ok", &detail).await?;
-    let investigators = cat.case_members(&b.reference).await?;
+    let (case_id, investigators) = state.access.open_case(&caller.principal(), &b.reference, &b.investigators).await?;
     Ok((StatusCode::CREATED, Json(CaseOut { case_id, reference: b.reference, investigators })))
 }
 
@@ -108,13 +91,7 @@ pub async fn link_evidence(
     caller.require(&[Role::Supervisor])?;
     let b = json_body(body)?;
     let d: Digest = b.digest.parse().map_err(|_| ApiError::BadRequest("`digest` must be 64 hex digits".into()))?;
-    // link_case opens a missing case; over HTTP a case is opened explicitly (with its
-    // investigators) first, and a closed one takes no new evidence
-    match state.evidence.catalog.case_by_reference(&reference).await? {
-        Some(c) if c.closed_at.is_none() => {}
-        _ => return Err(ApiError::NotFound("open case".into())),
-    }
-    state.evidence.link_case(&caller.login, &d, &reference).await?;
+    state.access.link_case(&caller.principal(), &reference, &d).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,9 +112,6 @@ pub async fn close_case(
     Path(reference): Path<String>,
 ) -> Result<StatusCode> {
     caller.require(&[Role::Supervisor])?;
-    let cat = &state.catalog;
-    cat.close_case(&reference, &fmt_ts(state.evidence.clock.now())).await?;
-    cat.audit(&caller.login, &caller.device_id, "case.close", None, "ok", &serde_json::json!({"case": reference}))
-        .await?;
+    state.access.close_case(&caller.principal(), &reference).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,8 +18,9 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 
 /// How often the outbox is re-read when nothing was signalled in this process.
 const POLL: Duration = Duration::from_millis(500);
@@ -62,14 +63,11 @@ pub async fn events(
             .ok_or(ApiError::BadRequest("Last-Event-ID must be an event id".into()))
     });
     let after = match (q.after, last_id) {
-        (Some(a), _) => a,
-        (None, Some(id)) => id?,
-        (None, None) => state.catalog.last_event_seq().await?,
+        (Some(a), _) => Some(a),
+        (None, Some(id)) => Some(id?),
+        (None, None) => None,
     };
-    state
-        .catalog
-        .audit(&caller.login, &caller.device_id, "events.subscribe", None, "ok", &serde_json::json!({"after": after}))
-        .await?;
+    let after = state.audit_trail.subscribe(caller.actor(), after).await?;
     let stream = futures::stream::unfold((state, after), |(state, mut after)| async move {
         loop {
             let mut shutdown = state.shutdown.clone();

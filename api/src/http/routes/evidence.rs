@@ -1,10 +1,7 @@
 //! Evidence over HTTP: one-shot footage upload (streamed to disk, never held in memory),
 //! search, metadata, byte-range download, thumbnails and the item's custody extract.
-//!
-//! Who may see footage: supervisors all of it, investigators only items linked to a case
-//! they are assigned to. Patrol officers and docks upload but never read. Every read, and
-//! every refused read, is written to the audit log with the caller's device; reading the
-//! footage or a thumbnail is also a `view` entry in the item's custody chain.
+//! Who may upload or see what, and the audit of each access:
+//! [`EvidenceAccess`](crate::service::evidence::EvidenceAccess).
 
 use std::sync::Arc;
 
@@ -21,15 +18,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
-use epatrol_store::catalog::{Case, Evidence, EvidenceQuery, Hold, Incident};
+use crate::service::accounts::Role;
+use crate::service::evidence::{Declaration, EvidenceAccess, EvidenceFilter, ItemDetail};
+use epatrol_store::catalog::{Case, Evidence, Hold, Incident};
 use epatrol_store::custody::CustodyEntry;
-use epatrol_store::retention::{fmt_ts, parse_ts};
-use epatrol_store::vault::{Declared, Digest, IngestOutcome, IngestRequest, IngestStatus, Source};
-
-/// Most rows one search returns.
-pub const MAX_SEARCH_ROWS: i64 = 500;
+use epatrol_store::vault::{Digest, IngestOutcome, IngestStatus};
 
 /// Query of `POST /v1/evidence`: what the uploader declares about the file.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -49,43 +44,6 @@ pub struct UploadQuery {
     pub name: Option<String>,
     /// Expected BLAKE3 of the body (64 hex digits); a mismatch stores nothing.
     pub blake3: Option<String>,
-}
-
-/// The ingest request for `caller` from what the uploader declared. Shared with the
-/// resumable upload's completion.
-pub(super) fn ingest_request(
-    caller: &Caller,
-    officer: Option<String>,
-    device: String,
-    source: Option<String>,
-    recorded_from: Option<String>,
-    digest: Option<Digest>,
-) -> Result<IngestRequest> {
-    let officer = match (caller.role, officer) {
-        (Role::Patrol, Some(o)) if o != caller.login => {
-            return Err(ApiError::Forbidden("patrol officers upload only their own footage"));
-        }
-        (Role::Patrol, _) => caller.login.clone(),
-        (_, Some(o)) if !o.trim().is_empty() => o,
-        _ => return Err(ApiError::BadRequest("`officer` is required".into())),
-    };
-    if device.trim().is_empty() {
-        return Err(ApiError::BadRequest("`device` is required".into()));
-    }
-    let source = match source {
-        Some(s) => s.parse::<Source>()?,
-        None if caller.role == Role::Dock => Source::Dock,
-        None => Source::BodyCamera,
-    };
-    let recorded_from = recorded_from.as_deref().map(parse_ts).transpose()?;
-    Ok(IngestRequest {
-        officer,
-        device,
-        source,
-        actor: caller.login.clone(),
-        recorded_from,
-        declared: Declared { len: None, digest },
-    })
 }
 
 /// A file name safe to use inside our temp dir: no separators, no leading dot.
@@ -142,7 +100,9 @@ pub async fn upload(
     let Query(q) =
         query.map_err(|_| ApiError::BadRequest("bad query: `device` is required; see the API document".into()))?;
     let digest = q.blake3.as_deref().map(str::parse::<Digest>).transpose()?;
-    let req = ingest_request(&caller, q.officer, q.device, q.source, q.recorded_from, digest)?;
+    let declared =
+        Declaration { officer: q.officer, device: q.device, source: q.source, recorded_from: q.recorded_from, digest };
+    let req = EvidenceAccess::upload_request(&caller.principal(), declared)?;
     let name = safe_name(q.name.as_deref())?;
 
     let tmp_root = state.config.data_dir.join("tmp");
@@ -219,62 +179,17 @@ pub async fn search(
 ) -> Result<Json<Vec<Evidence>>> {
     caller.require(&[Role::Supervisor, Role::Investigator])?;
     let Query(q) = query.map_err(|_| ApiError::BadRequest("bad search parameters; see the API document".into()))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_SEARCH_ROWS).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_SEARCH_ROWS}")));
-    }
-    if let Some(t) = &q.tier {
-        t.parse::<epatrol_store::retention::Tier>()?;
-    }
-    let norm = |t: Option<String>| t.as_deref().map(|s| parse_ts(s).map(fmt_ts)).transpose();
-    let query = EvidenceQuery {
+    let filter = EvidenceFilter {
         officer: q.officer,
         device: q.device,
         tier: q.tier,
-        case_ref: q.case,
-        from: norm(q.from)?,
-        to: norm(q.to)?,
-        member: (caller.role == Role::Investigator).then(|| caller.login.clone()),
-        before_id: q.before,
-        limit,
+        case: q.case,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        before: q.before,
     };
-    let rows = state.evidence.catalog.search_evidence(&query).await?;
-    audit(&state, &caller, "evidence.search", "", "ok", serde_json::json!({"rows": rows.len()})).await?;
-    Ok(Json(rows))
-}
-
-/// Writes one audit row for an evidence access.
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    digest: &str,
-    outcome: &str,
-    mut detail: serde_json::Value,
-) -> Result<()> {
-    if !digest.is_empty() {
-        detail["digest"] = digest.into();
-    }
-    state.catalog.audit(&caller.login, &caller.device_id, action, None, outcome, &detail).await?;
-    Ok(())
-}
-
-/// The active item `digest` (and the parsed digest) if the caller may view it; a
-/// refusal is audited.
-pub(super) async fn viewable(
-    state: &AppState,
-    caller: &Caller,
-    digest: &str,
-    action: &str,
-) -> Result<(Evidence, Digest)> {
-    caller.require(&[Role::Supervisor, Role::Investigator])?;
-    let d: Digest = digest.parse().map_err(|_| ApiError::BadRequest("evidence id must be 64 hex digits".into()))?;
-    let e = state.evidence.active_evidence(&d).await?;
-    if caller.role == Role::Investigator && !state.evidence.catalog.may_view_via_case(e.id, &caller.login).await? {
-        audit(state, caller, action, digest, "denied", serde_json::json!({})).await?;
-        return Err(ApiError::Forbidden("this evidence is not linked to a case assigned to you"));
-    }
-    Ok((e, d))
+    Ok(Json(state.access.search(&caller.principal(), filter).await?))
 }
 
 /// An item with what is attached to it.
@@ -320,23 +235,23 @@ pub async fn metadata(
     caller: Caller,
     Path(digest): Path<String>,
 ) -> Result<Json<EvidenceDetail>> {
-    let (e, _) = viewable(&state, &caller, &digest, "evidence.metadata").await?;
-    let cat = &state.evidence.catalog;
-    let thumbnails = cat
-        .thumbnails_of(e.id)
-        .await?
-        .into_iter()
-        .map(|t| ThumbnailInfo { idx: t.idx, pts_ms: t.pts_ms, size: t.size })
-        .collect();
-    let detail = EvidenceDetail {
-        incidents: cat.incidents_of(e.id).await?,
-        cases: cat.cases_of(e.id).await?,
-        holds: cat.holds_of(e.id).await?,
-        thumbnails,
-        evidence: e,
-    };
-    audit(&state, &caller, "evidence.metadata", &digest, "ok", serde_json::json!({})).await?;
-    Ok(Json(detail))
+    Ok(Json(state.access.metadata(&caller.principal(), &digest).await?.into()))
+}
+
+impl From<ItemDetail> for EvidenceDetail {
+    fn from(d: ItemDetail) -> Self {
+        Self {
+            evidence: d.evidence,
+            incidents: d.incidents,
+            cases: d.cases,
+            holds: d.holds,
+            thumbnails: d
+                .thumbnails
+                .into_iter()
+                .map(|t| ThumbnailInfo { idx: t.idx, pts_ms: t.pts_ms, size: t.size })
+                .collect(),
+        }
+    }
 }
 
 /// Media type of a container (ffmpeg demuxer name).
@@ -377,17 +292,16 @@ pub async fn content(
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (e, d) = viewable(&state, &caller, &digest, "evidence.view").await?;
+    let p = caller.principal();
+    let item = state.access.viewable(&p, &digest, "evidence.view").await?;
+    let e = &item.0;
     let size = e.size as u64;
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(v) => Some(one_range(v, size)?),
     };
     let (start, end) = range.unwrap_or((0, size));
-    let detail = serde_json::json!({"evidence_id": e.id, "range": [start, end], "device": caller.device_id});
-    state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
-    audit(&state, &caller, "evidence.view", &digest, "ok", serde_json::json!({"range": [start, end]})).await?;
-    let stream = state.evidence.vault.read_range_stream(&d, start..end).await?;
+    let stream = state.access.view(&p, &digest, &item, (start, end)).await?;
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type(&e.container)));
@@ -434,11 +348,7 @@ pub async fn thumbnail(
     caller: Caller,
     Path((digest, idx)): Path<(String, i64)>,
 ) -> Result<Response> {
-    let (e, _) = viewable(&state, &caller, &digest, "evidence.thumbnail").await?;
-    let jpeg = state.evidence.thumbnail(e.id, idx).await?;
-    let detail = serde_json::json!({"evidence_id": e.id, "thumbnail": idx, "device": caller.device_id});
-    state.evidence.custody.append(&caller.login, "view", &e.digest, &detail).await?;
-    audit(&state, &caller, "evidence.thumbnail", &digest, "ok", serde_json::json!({"thumbnail": idx})).await?;
+    let jpeg = state.access.thumbnail(&caller.principal(), &digest, idx).await?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
 
@@ -458,10 +368,7 @@ pub async fn custody(
     caller: Caller,
     Path(digest): Path<String>,
 ) -> Result<Json<Vec<CustodyEntry>>> {
-    let (e, _) = viewable(&state, &caller, &digest, "evidence.custody").await?;
-    let entries = state.evidence.custody.entries_for(&e.digest).await?;
-    audit(&state, &caller, "evidence.custody", &digest, "ok", serde_json::json!({"entries": entries.len()})).await?;
-    Ok(Json(entries))
+    Ok(Json(state.access.custody(&caller.principal(), &digest).await?))
 }
 
 #[cfg(test)]

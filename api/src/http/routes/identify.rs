@@ -19,11 +19,12 @@ use utoipa::ToSchema;
 use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 use epatrol_store::catalog::Flags;
 
-use crate::service::identification::PersonView;
+use crate::service::identification::PersonView as Person;
 use crate::service::{FingerProbe, IdentifyReport, Probe};
 
 /// Multipart form of an identification (schema only; the handler reads the parts).
@@ -81,10 +82,40 @@ impl From<IdentifyReport> for IdentifyResponse {
             escort_reason: r.escort_reason,
             reason: r.reason,
             fallback: r.fallback,
-            person: r.person,
+            person: r.person.map(Into::into),
             flags: r.flags,
             score: r.score,
             audit_id: r.audit_id,
+        }
+    }
+}
+
+/// The identity data an officer sees for a match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    /// External id.
+    pub external_id: String,
+    /// Family name.
+    pub surname: String,
+    /// Given name.
+    pub given_name: String,
+    /// Patronymic.
+    pub patronymic: String,
+    /// Date of birth.
+    pub date_of_birth: String,
+    /// Address.
+    pub address: String,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> Self {
+        Self {
+            external_id: p.external_id,
+            surname: p.surname,
+            given_name: p.given_name,
+            patronymic: p.patronymic,
+            date_of_birth: p.date_of_birth,
+            address: p.address,
         }
     }
 }

@@ -12,17 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json_body;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::http::AppState;
-use crate::http::auth::{
-    Caller, Role, bearer_token, hash_password_blocking, random_secret, token_digest, verify_password_blocking,
-};
+use crate::http::auth::{Caller, bearer_token};
 use crate::http::problem::Problem;
-
-/// Shortest accepted new password.
-pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Longest accepted password (argon2 input is bounded so a huge body costs nothing).
-pub const MAX_PASSWORD_CHARS: usize = 256;
+use crate::service::accounts::{Role, check_new_password, token_digest};
 
 /// Body of `POST /v1/auth/password`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,29 +57,11 @@ pub async fn change(
     body: std::result::Result<Json<PasswordChange>, JsonRejection>,
 ) -> Result<StatusCode> {
     let b = json_body(body)?;
-    let n = b.new_password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
-        return Err(ApiError::BadRequest(format!(
-            "the new password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-        )));
-    }
-    if b.new_password == b.current_password {
-        return Err(ApiError::BadRequest("the new password must differ from the current one".into()));
-    }
+    check_new_password(&b.current_password, &b.new_password)?;
     // a stolen token must not become a way to guess the password faster than login
     state.limits.login(&caller.login)?;
-    let cat = &state.catalog;
-    let user = cat.user_by_login(&caller.login).await?.ok_or(ApiError::Unauthenticated("invalid or expired token"))?;
-    let ok = verify_password_blocking(b.current_password, user.password_hash).await?;
-    if !ok {
-        cat.audit(&caller.login, &caller.device_id, "password.change", None, "denied", &serde_json::json!({})).await?;
-        return Err(ApiError::Forbidden("the current password is wrong"));
-    }
-    let hash = hash_password_blocking(b.new_password).await?;
     let keep = bearer_token(&headers).map(token_digest);
-    let revoked = cat.set_password(&caller.login, &hash, keep.as_deref()).await?;
-    let detail = serde_json::json!({"tokens_revoked": revoked});
-    cat.audit(&caller.login, &caller.device_id, "password.change", None, "ok", &detail).await?;
+    state.accounts.change_password(caller.actor(), b.current_password, b.new_password, keep.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,11 +83,6 @@ pub async fn reset(
     Path(login): Path<String>,
 ) -> Result<Json<PasswordReset>> {
     caller.require(&[Role::Admin])?;
-    let password = random_secret();
-    let hash = hash_password_blocking(password.clone()).await?;
-    let cat = &state.catalog;
-    let revoked = cat.set_password(&login, &hash, None).await?;
-    let detail = serde_json::json!({"login": login, "tokens_revoked": revoked});
-    cat.audit(&caller.login, &caller.device_id, "password.reset", None, "ok", &detail).await?;
+    let password = state.accounts.reset_password(caller.actor(), &login).await?;
     Ok(Json(PasswordReset { login, password }))
 }

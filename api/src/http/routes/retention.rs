@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use super::json_body;
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
+use crate::service::accounts::Role;
 use epatrol_store::retention::{IncidentOutcome, IncidentReport, Reclassified, Tier};
 use epatrol_store::vault::Digest;
 

@@ -13,9 +13,10 @@ use utoipa::ToSchema;
 use super::{FINGER_FIELDS, finger_position, read_parts};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
-use crate::service::{DeleteReport, FingerProbe, Probe};
+use crate::service::accounts::Role;
+use crate::service::{FingerProbe, Probe};
 use epatrol_store::catalog::{Flags, NewSubject};
 
 /// Most images (face photos and fingerprints together) accepted in one enrolment.
@@ -203,9 +204,7 @@ pub async fn add_templates(
     caller.require(&[Role::Admin])?;
     let allowed: Vec<&str> = ["face"].into_iter().chain(FINGER_FIELDS).collect();
     let (faces, fingers) = sort_images(read_parts(form?, &allowed, MAX_ENROL_IMAGES).await?)?;
-    let (subject_id, ids) = state.ids.add_templates_on(&state.gate, &external_id, faces, fingers).await?;
-    let detail = serde_json::json!({"templates": ids.len()});
-    state.catalog.audit(&caller.login, &caller.device_id, "subject.templates", Some(subject_id), "ok", &detail).await?;
+    let (_, ids) = state.ids.add_templates_on(&state.gate, caller.actor(), &external_id, faces, fingers).await?;
     Ok((StatusCode::CREATED, Json(TemplatesAdded { external_id, templates: ids.len() })))
 }
 
@@ -227,12 +226,24 @@ pub async fn delete_subject(
     Path(external_id): Path<String>,
 ) -> Result<Json<DeleteReport>> {
     caller.require(&[Role::Admin])?;
-    let report = state.ids.delete_subject(&external_id).await?;
-    let detail =
-        serde_json::json!({"face_templates": report.face_templates, "finger_templates": report.finger_templates});
-    let cat = &state.catalog;
-    cat.audit(&caller.login, &caller.device_id, "subject.delete", Some(report.subject_id), "deleted", &detail).await?;
-    Ok(Json(report))
+    Ok(Json(state.ids.delete_subject_by(caller.actor(), &external_id).await?.into()))
+}
+
+/// What a subject deletion removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteReport {
+    /// Row id the subject had (kept in the audit trail).
+    pub subject_id: i64,
+    /// Face templates removed.
+    pub face_templates: usize,
+    /// Fingerprint templates removed.
+    pub finger_templates: usize,
+}
+
+impl From<crate::service::DeleteReport> for DeleteReport {
+    fn from(r: crate::service::DeleteReport) -> Self {
+        Self { subject_id: r.subject_id, face_templates: r.face_templates, finger_templates: r.finger_templates }
+    }
 }
 
 /// Replaces a person's operational flags (admin), e.g. when a search warrant is issued
@@ -257,9 +268,6 @@ pub async fn set_flags(
 ) -> Result<Json<Flags>> {
     caller.require(&[Role::Admin])?;
     let flags = super::json_body(body)?;
-    let cat = &state.catalog;
-    let (id, before) = cat.set_flags(&external_id, &flags).await?;
-    let detail = serde_json::json!({"before": before, "after": flags});
-    cat.audit(&caller.login, &caller.device_id, "subject.flags", Some(id), "ok", &detail).await?;
+    state.ids.set_flags(caller.actor(), &external_id, &flags).await?;
     Ok(Json(flags))
 }

@@ -13,13 +13,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::evidence::{ingest_request, ingest_response};
+use super::evidence::ingest_response;
 use super::{client_integrity, json_body};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::auth::{Caller, Role};
+use crate::http::auth::Caller;
 use crate::http::problem::Problem;
-use epatrol_store::StoreError;
+use crate::service::accounts::Role;
+use crate::service::evidence::{Declaration, EvidenceAccess};
 use epatrol_store::vault::{Digest, IngestOutcome, UploadStatus};
 
 /// Default part size (8 MiB: above S3's 5 MiB multipart minimum).
@@ -51,16 +52,6 @@ pub struct CompleteUpload {
     pub source: Option<String>,
     /// Start of recording (RFC 3339), when the file's own metadata should not be trusted.
     pub recorded_from: Option<String>,
-}
-
-/// The upload `id` if the caller started it; another account's upload is "not found".
-async fn own_upload(state: &AppState, caller: &Caller, id: &str) -> Result<UploadStatus> {
-    caller.require(&[Role::Patrol, Role::Dock])?;
-    match state.evidence.upload_status(id).await {
-        Ok(st) if st.owner == caller.login => Ok(st),
-        Ok(_) | Err(StoreError::NotFound(_)) => Err(ApiError::NotFound("upload".into())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Starts a resumable upload (patrol, dock).
@@ -104,7 +95,7 @@ pub async fn status(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UploadStatus>> {
-    Ok(Json(own_upload(&state, &caller, &id).await?))
+    Ok(Json(state.access.own_upload(&caller.principal(), &id).await?))
 }
 
 /// Stores part `idx` (0-based) as the raw body; sending a part again replaces it.
@@ -126,7 +117,7 @@ pub async fn put_part(
     Path((id, idx)): Path<(String, u64)>,
     body: Bytes,
 ) -> Result<StatusCode> {
-    own_upload(&state, &caller, &id).await?;
+    state.access.own_upload(&caller.principal(), &id).await?;
     state.evidence.upload_part(&id, idx, body).await.map_err(client_integrity)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -149,12 +140,19 @@ pub async fn complete(
     Path(id): Path<String>,
     body: std::result::Result<Json<CompleteUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<IngestOutcome>)> {
-    let st = own_upload(&state, &caller, &id).await?;
+    let st = state.access.own_upload(&caller.principal(), &id).await?;
     if st.state != "open" {
         return Err(ApiError::Conflict(format!("upload is {}", st.state)));
     }
     let b = json_body(body)?;
-    let req = ingest_request(&caller, b.officer, b.device, b.source, b.recorded_from, None)?;
+    let declared = Declaration {
+        officer: b.officer,
+        device: b.device,
+        source: b.source,
+        recorded_from: b.recorded_from,
+        digest: None,
+    };
+    let req = EvidenceAccess::upload_request(&caller.principal(), declared)?;
     let out = state.evidence.complete_upload(&id, &req).await.map_err(client_integrity)?;
     ingest_response(out)
 }

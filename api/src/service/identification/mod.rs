@@ -17,8 +17,9 @@ use epatrol_engine::EngineError;
 use epatrol_engine::face::FaceTemplate;
 use epatrol_engine::models::Calibration;
 use epatrol_store::Catalog;
-use epatrol_store::catalog::NewSubject;
+use epatrol_store::catalog::{Flags, NewSubject};
 
+use super::accounts::Actor;
 use super::biometrics::{Biometrics, Prepared, Probes};
 use super::extractor::{Extractor, Models};
 use super::face_files::FilesReport;
@@ -190,11 +191,12 @@ impl IdentificationService {
     }
 
     /// Adds face photos and/or fingerprints to an enrolled person (every image must be
-    /// usable, else nothing is stored), extracted by `runner`. Returns the subject row id
-    /// and the new template ids.
+    /// usable, else nothing is stored), extracted by `runner`; audited. Returns the
+    /// subject row id and the new template ids.
     pub async fn add_templates_on(
         &self,
         runner: &impl ModelRunner,
+        by: Actor<'_>,
         external_id: &str,
         faces: Vec<Probe>,
         fingers: Vec<FingerProbe>,
@@ -202,24 +204,20 @@ impl IdentificationService {
         let b = Arc::clone(&self.biometrics);
         let prepared = runner.run(move || b.prepare(&faces, &fingers)).await?;
         let (this, external_id) = (self.clone(), external_id.to_string());
+        let (login, device) = (by.login.to_string(), by.device.to_string());
         detached(async move {
-            let _w = this.writes.lock().await;
-            let subject_id = this.catalog.subject_by_external_id(&external_id).await?.id;
-            let ids = this.catalog.add_templates(subject_id, prepared.rows()).await?;
-            this.biometrics.index(subject_id, &ids, &prepared).await?;
+            let (subject_id, ids) = {
+                let _w = this.writes.lock().await;
+                let subject_id = this.catalog.subject_by_external_id(&external_id).await?.id;
+                let ids = this.catalog.add_templates(subject_id, prepared.rows()).await?;
+                this.biometrics.index(subject_id, &ids, &prepared).await?;
+                (subject_id, ids)
+            };
+            let detail = serde_json::json!({"templates": ids.len()});
+            this.catalog.audit(&login, &device, "subject.templates", Some(subject_id), "ok", &detail).await?;
             Ok((subject_id, ids))
         })
         .await
-    }
-
-    /// [`add_templates_on`](Self::add_templates_on), extracting inline.
-    pub async fn add_templates(
-        &self,
-        external_id: &str,
-        faces: &[Probe],
-        fingers: &[FingerProbe],
-    ) -> Result<(i64, Vec<i64>)> {
-        self.add_templates_on(&Inline, external_id, faces.to_vec(), fingers.to_vec()).await
     }
 
     /// Deletes a person: the catalog row and templates (one transaction), then their
@@ -230,6 +228,23 @@ impl IdentificationService {
         let face_ids: Vec<u64> = d.templates.iter().filter(|(_, m)| m == "face").map(|(t, _)| *t as u64).collect();
         let (face_templates, finger_templates) = self.biometrics.remove(d.id, face_ids).await?;
         Ok(DeleteReport { subject_id: d.id, face_templates, finger_templates })
+    }
+
+    /// [`delete_subject`](Self::delete_subject), audited: the trail keeps the row id and
+    /// the counts, not the record.
+    pub async fn delete_subject_by(&self, by: Actor<'_>, external_id: &str) -> Result<DeleteReport> {
+        let r = self.delete_subject(external_id).await?;
+        let detail = serde_json::json!({"face_templates": r.face_templates, "finger_templates": r.finger_templates});
+        self.catalog.audit(by.login, by.device, "subject.delete", Some(r.subject_id), "deleted", &detail).await?;
+        Ok(r)
+    }
+
+    /// Replaces a person's operational flags; audited with the flags before and after.
+    pub async fn set_flags(&self, by: Actor<'_>, external_id: &str, flags: &Flags) -> Result<()> {
+        let (id, before) = self.catalog.set_flags(external_id, flags).await?;
+        let detail = serde_json::json!({"before": before, "after": flags});
+        self.catalog.audit(by.login, by.device, "subject.flags", Some(id), "ok", &detail).await?;
+        Ok(())
     }
 
     /// Fingerprint first, face as fallback: the print decides when it matches; when it

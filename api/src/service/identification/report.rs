@@ -6,7 +6,7 @@ use epatrol_engine::face::{Quality, StageTimes};
 use epatrol_store::catalog::{Flags, Subject};
 
 /// What a subject deletion removed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct DeleteReport {
     /// Row id the subject had (kept in the audit trail).
     pub subject_id: i64,
@@ -41,7 +41,7 @@ pub struct CandidateView {
 }
 
 /// The identity data an officer sees for a match.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct PersonView {
     /// External id.
     pub external_id: String,
