@@ -1,7 +1,8 @@
 //! Who may call what: every route of the router for every role and without a token,
 //! through `tower::ServiceExt::oneshot` on the router built from parts (no models).
 //!
-//! The table below is the documented access (docs/http.md, each handler's role check).
+//! The table below is the documented access (docs/http.md; the role checks of the
+//! handlers and of `service::evidence`).
 //! Each request is shaped so that an allowed caller gets past the role check and stops
 //! at something harmless (a missing field, an unknown id), so a refused caller can only
 //! be told apart by 401/403: dropping one role check makes the matrix test fail.
@@ -143,7 +144,7 @@ async fn every_route_answers_every_role_as_documented() {
     let table: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.0.to_string(), r.1.to_string())).collect();
     assert_eq!(table.len(), ROUTES.len(), "a route is listed twice");
     let routes = router_routes();
-    assert_eq!(routes.len(), 38, "routes found in router.rs: {routes:?}");
+    assert_eq!(routes.len(), 37, "routes found in router.rs: {routes:?}");
     assert_eq!(
         table,
         routes,
@@ -190,7 +191,11 @@ async fn every_route_answers_every_role_as_documented() {
     assert_eq!(cells, ROUTES.len() * CALLERS.len());
     eprintln!("role matrix: {} routes x {} callers = {cells} requests", ROUTES.len(), CALLERS.len());
     let listed = mismatches.join("\n");
-    assert!(mismatches.is_empty(), "{} of {cells} answers differ from the documented access:\n{listed}", mismatches.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} answers differ from the documented access:\n{listed}",
+        mismatches.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

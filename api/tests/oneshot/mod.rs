@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
-use epatrol_api::http::{AppState, ServeConfig, auth, router};
+use epatrol_api::http::{AppState, ServeConfig, router};
+use epatrol_api::service::accounts;
 use epatrol_api::service::{FaceIndex, IdentificationService, StandIn};
 use epatrol_store::Catalog;
 use epatrol_store::vault::Vault;
@@ -123,7 +124,7 @@ impl TestApp {
 /// The argon2 hash of [`PASSWORD`], computed once per test binary.
 pub fn password_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| auth::hash_password(PASSWORD).unwrap())
+    HASH.get_or_init(|| accounts::hash_password(PASSWORD).unwrap())
 }
 
 /// A request: bearer token and `X-Device-Id` of `who` (if any), the body and its type.
