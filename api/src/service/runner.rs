@@ -22,11 +22,11 @@ pub trait ModelRunner: Sync {
 pub struct Inline;
 
 impl ModelRunner for Inline {
-    fn run<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
+    async fn run<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
-        async move { job() }
+        job()
     }
 }
