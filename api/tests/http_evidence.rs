@@ -58,6 +58,18 @@ async fn json_of(r: reqwest::Response, status: StatusCode, what: &str) -> Value 
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
+/// Each account's token and device, as the requests take them.
+#[derive(Clone, Copy)]
+struct Tokens<'a> {
+    p1: (&'a str, &'a str),
+    dock1: (&'a str, &'a str),
+    sup1: (&'a str, &'a str),
+    inv1: (&'a str, &'a str),
+    inv2: (&'a str, &'a str),
+    admin: (&'a str, &'a str),
+}
+
+/// The evidence story, step by step, on one server (restarted once) and one data dir.
 async fn scenario(vault: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
@@ -88,16 +100,32 @@ async fn scenario(vault: Option<String>) {
         tok(&server, "inv2", "ws-3").await,
     );
     let admin = token(&http, &server, "admin", &server.admin_password, "ws-0").await;
-    let (p1, dock1, sup1, inv1, inv2, admin) = (
-        (p1.as_str(), "tab-1"),
-        (dock1.as_str(), "dock-A"),
-        (sup1.as_str(), "ws-1"),
-        (inv1.as_str(), "ws-2"),
-        (inv2.as_str(), "ws-3"),
-        (admin.as_str(), "ws-0"),
-    );
-    let c = Client { http: http.clone(), base: server.base.clone() };
+    let t = Tokens {
+        p1: (&p1, "tab-1"),
+        dock1: (&dock1, "dock-A"),
+        sup1: (&sup1, "ws-1"),
+        inv1: (&inv1, "ws-2"),
+        inv2: (&inv2, "ws-3"),
+        admin: (&admin, "ws-0"),
+    };
 
+    let mut server = server;
+    let c = Client { http: http.clone(), base: server.base.clone() };
+    let (a, da) = patrol_uploads(&c, &t).await;
+    let (c, dg) = dock_upload_survives_a_crash(&c, &t, &mut server, &data, &args, &env).await;
+    who_may_search(&c, &t, &da, &dg).await;
+    incident_and_case(&c, &t, &da, &dg).await;
+    ranges_and_thumbnails(&c, &t, &da, &a).await;
+    holds_custody_and_audit(&c, &t, &da, &data).await;
+    closing_a_case(&c, &t).await;
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// A patrol officer uploads a file (twice: a duplicate) and is refused what they may
+/// not do; bad uploads store nothing. Returns the bytes and digest of the stored file.
+async fn patrol_uploads(c: &Client, t: &Tokens<'_>) -> (Vec<u8>, String) {
+    let Tokens { p1, sup1, .. } = *t;
     // a patrol officer uploads a 3 MB file (above the 512 KiB limit of other endpoints)
     let a = video("a_h264_aac_720p30_20s.mp4");
     let up = "/v1/evidence?device=cam-7&name=a.mp4";
@@ -128,6 +156,20 @@ async fn scenario(vault: Option<String>) {
     problem(c.post_bytes(up, p1, Vec::new()).await, StatusCode::BAD_REQUEST, "empty").await;
     problem(c.post_bytes(up, sup1, small()).await, StatusCode::FORBIDDEN, "supervisor uploads").await;
 
+    (a, da)
+}
+
+/// A dock's resumable upload: half the parts, a server crash (SIGKILL) and restart,
+/// the rest. Returns the client of the restarted server and the item's digest.
+async fn dock_upload_survives_a_crash(
+    c: &Client,
+    t: &Tokens<'_>,
+    server: &mut Server,
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Client, String) {
+    let Tokens { p1, dock1, .. } = *t;
     // a dock uploads g in 64 KiB parts; the server dies after some of them
     let g = video("g_faststart.mp4");
     let part = 64 * 1024usize;
@@ -148,9 +190,8 @@ async fn scenario(vault: Option<String>) {
     )
     .await;
     problem(c.get(&format!("/v1/uploads/{id}"), p1).await, StatusCode::NOT_FOUND, "someone else's upload").await;
-    drop(server); // SIGKILL: a dock's power cut is our crash too
-    let server = Server::start_with_env(&data, &args, &env);
-    let c = Client { http: http.clone(), base: server.base.clone() };
+    drop(std::mem::replace(server, Server::start_with_env(data, args, env))); // SIGKILL: a dock's power cut is our crash too
+    let c = Client { http: c.http.clone(), base: server.base.clone() };
     let st = json_of(c.get(&format!("/v1/uploads/{id}"), dock1).await, StatusCode::OK, "status after restart").await;
     let received: Vec<usize> = serde_json::from_value(st["received"].clone()).unwrap();
     assert_eq!(received, (0..parts).filter(|i| i % 2 == 0).collect::<Vec<_>>(), "{st}");
@@ -176,14 +217,19 @@ async fn scenario(vault: Option<String>) {
             .await;
     let dg = out["digest"].as_str().unwrap().to_string();
     assert_eq!(dg, blake3::hash(&g).to_hex().as_str());
+    (c, dg)
+}
 
+/// Supervisors search everything, investigators their cases' items, nobody else.
+async fn who_may_search(c: &Client, t: &Tokens<'_>, da: &str, dg: &str) {
+    let Tokens { p1, dock1, sup1, inv1, admin, .. } = *t;
     // who may search: supervisors everything, investigators their cases, nobody else
     for who in [p1, dock1, admin] {
         problem(c.get("/v1/evidence", who).await, StatusCode::FORBIDDEN, "search by a non-reader").await;
     }
     let all = json_of(c.get("/v1/evidence?officer=p1", sup1).await, StatusCode::OK, "supervisor search").await;
     let found: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["digest"].as_str().unwrap()).collect();
-    assert_eq!(found, [dg.as_str(), da.as_str()], "two items, newest first, nothing from the refused uploads");
+    assert_eq!(found, [dg, da], "two items, newest first, nothing from the refused uploads");
     let dock_item = &all[0];
     assert_eq!((&dock_item["source"], &dock_item["device"]), (&json!("dock"), &json!("cam-9")));
     assert_eq!(json_of(c.get("/v1/evidence", inv1).await, StatusCode::OK, "inv1 before a case").await, json!([]));
@@ -192,7 +238,11 @@ async fn scenario(vault: Option<String>) {
     problem(c.get("/v1/evidence?from=yesterday", sup1).await, StatusCode::BAD_REQUEST, "bad time").await;
     problem(c.get("/v1/evidence/xyz", sup1).await, StatusCode::BAD_REQUEST, "bad id").await;
     problem(c.get(&format!("/v1/evidence/{}", "0".repeat(64)), sup1).await, StatusCode::NOT_FOUND, "unknown id").await;
+}
 
+/// An incident moves the first item to the crime tier; a case lets inv1 see it alone.
+async fn incident_and_case(c: &Client, t: &Tokens<'_>, da: &str, dg: &str) {
+    let Tokens { p1, sup1, inv1, inv2, .. } = *t;
     // an incident report moves a's window to the crime tier; a downgrade is refused
     let meta = json_of(c.get(&format!("/v1/evidence/{da}"), sup1).await, StatusCode::OK, "metadata").await;
     let (from, to) = (meta["evidence"]["recorded_from"].clone(), meta["evidence"]["recorded_to"].clone());
@@ -201,7 +251,7 @@ async fn scenario(vault: Option<String>) {
                      "report": "robbery on the square"});
     problem(c.post_json("/v1/incidents", p1, inc.clone()).await, StatusCode::FORBIDDEN, "patrol files incident").await;
     let out = json_of(c.post_json("/v1/incidents", sup1, inc).await, StatusCode::CREATED, "incident").await;
-    assert!(out["items"].as_array().unwrap().iter().any(|i| i["digest"] == da.as_str() && i["to_tier"] == "crime"));
+    assert!(out["items"].as_array().unwrap().iter().any(|i| i["digest"] == da && i["to_tier"] == "crime"));
     let down = json!({"tier": "administrative", "reason": "mistake"});
     problem(c.post_json(&format!("/v1/evidence/{da}/tier"), sup1, down).await, StatusCode::FORBIDDEN, "downgrade")
         .await;
@@ -218,12 +268,12 @@ async fn scenario(vault: Option<String>) {
     let out = json_of(c.post_json("/v1/cases", sup1, case).await, StatusCode::CREATED, "case").await;
     assert_eq!(out["investigators"], json!(["inv1"]));
     let link = |d: &str| json!({"digest": d});
-    problem(c.post_json("/v1/cases/NOPE/evidence", sup1, link(&da)).await, StatusCode::NOT_FOUND, "no case").await;
-    let r = c.post_json("/v1/cases/CASE-1/evidence", sup1, link(&da)).await;
+    problem(c.post_json("/v1/cases/NOPE/evidence", sup1, link(da)).await, StatusCode::NOT_FOUND, "no case").await;
+    let r = c.post_json("/v1/cases/CASE-1/evidence", sup1, link(da)).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let mine = json_of(c.get("/v1/evidence", inv1).await, StatusCode::OK, "inv1 search").await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
-    assert_eq!(mine[0]["digest"], da.as_str());
+    assert_eq!(mine[0]["digest"], da);
     assert_eq!(mine[0]["tier"], "crime");
     let m = json_of(c.get(&format!("/v1/evidence/{da}"), inv1).await, StatusCode::OK, "inv1 metadata").await;
     assert_eq!(m["cases"][0]["reference"], "CASE-1");
@@ -231,7 +281,11 @@ async fn scenario(vault: Option<String>) {
     problem(c.get(&format!("/v1/evidence/{dg}"), inv1).await, StatusCode::FORBIDDEN, "inv1 on another item").await;
     problem(c.get(&format!("/v1/evidence/{da}/content"), inv2).await, StatusCode::FORBIDDEN, "inv2 not on the case")
         .await;
+}
 
+/// Byte ranges for seeking, the whole file, a range past the end, thumbnails.
+async fn ranges_and_thumbnails(c: &Client, t: &Tokens<'_>, da: &str, a: &[u8]) {
+    let Tokens { inv1, .. } = *t;
     // byte ranges for seeking, the whole file, and a range past the end
     let ranged = |r: &str| c.req(reqwest::Method::GET, &format!("/v1/evidence/{da}/content"), inv1).header("range", r);
     let r = ranged("bytes=0-99").send().await.unwrap();
@@ -247,7 +301,7 @@ async fn scenario(vault: Option<String>) {
     assert_eq!(r.bytes().await.unwrap().as_ref(), &a[mid..]);
     let r = c.get(&format!("/v1/evidence/{da}/content"), inv1).await;
     assert_eq!((r.status(), r.headers()["accept-ranges"].to_str().unwrap()), (StatusCode::OK, "bytes"));
-    assert_eq!(r.bytes().await.unwrap().as_ref(), a.as_slice(), "the whole file, byte for byte");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), a, "the whole file, byte for byte");
     let r = ranged(&format!("bytes={}-", a.len())).send().await.unwrap();
     assert_eq!(r.headers()["content-range"], format!("bytes */{}", a.len()).as_str());
     problem(r, StatusCode::RANGE_NOT_SATISFIABLE, "past the end").await;
@@ -255,7 +309,11 @@ async fn scenario(vault: Option<String>) {
     assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
     assert_eq!(&r.bytes().await.unwrap()[..2], &[0xFF, 0xD8]);
     problem(c.get(&format!("/v1/evidence/{da}/thumbnails/99"), inv1).await, StatusCode::NOT_FOUND, "no thumb").await;
+}
 
+/// Holds (supervisors only), the item's custody chain and the audit log of reads.
+async fn holds_custody_and_audit(c: &Client, t: &Tokens<'_>, da: &str, data: &Path) {
+    let Tokens { sup1, inv1, .. } = *t;
     // holds: supervisors only
     let why = json!({"reason": "court order 12/3"});
     problem(
@@ -282,7 +340,7 @@ async fn scenario(vault: Option<String>) {
     assert!(view["detail"].as_str().unwrap().contains("ws-2"), "{view}");
 
     // the audit log has every read and every refused read, with who and which device
-    let cat = Catalog::open_in(&data).await.unwrap();
+    let cat = Catalog::open_in(data).await.unwrap();
     let rows = cat.audit_tail(500).await.unwrap();
     let has = |actor: &str, device: &str, action: &str, outcome: &str| {
         rows.iter().any(|r| r.actor == actor && r.device == device && r.action == action && r.outcome == outcome)
@@ -294,7 +352,11 @@ async fn scenario(vault: Option<String>) {
     assert!(has("inv1", "ws-2", "evidence.thumbnail", "ok"));
     assert!(has("sup1", "ws-1", "case.open", "ok"));
     cat.close().await;
+}
 
+/// Closing a case; closing it again is "not found".
+async fn closing_a_case(c: &Client, t: &Tokens<'_>) {
+    let Tokens { sup1, .. } = *t;
     // closing the case leaves inv1's access with the case link (the record stays)
     assert_eq!(
         c.req(reqwest::Method::POST, "/v1/cases/CASE-1/close", sup1).send().await.unwrap().status(),
@@ -306,8 +368,6 @@ async fn scenario(vault: Option<String>) {
         "closing twice",
     )
     .await;
-    drop(server);
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
