@@ -92,11 +92,7 @@ impl Caller {
 
     /// Refuses the request unless the caller has one of `allowed`.
     pub fn require(&self, allowed: &[Role]) -> Result<()> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("this role may not use this endpoint"))
-        }
+        self.principal().require(allowed)
     }
 }
 

@@ -6,6 +6,10 @@
 //! Supervisors see all footage, investigators only items linked to a case they are
 //! assigned to. Patrol officers and docks upload but never read; a patrol officer
 //! uploads only their own footage.
+//!
+//! Each rule is checked once. The upload, search and case routes are gated by role in
+//! their handlers, before the request is parsed; reading an item and resuming an upload
+//! are gated here, with the per-item rules (case membership, the upload's owner).
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -83,10 +87,6 @@ pub struct EvidenceAccess {
     vault: EvidenceVault,
 }
 
-fn require(p: &Principal<'_>, allowed: &[Role]) -> Result<()> {
-    if allowed.contains(&p.role) { Ok(()) } else { Err(ApiError::Forbidden("this role may not use this endpoint")) }
-}
-
 const READERS: [Role; 2] = [Role::Supervisor, Role::Investigator];
 const UPLOADERS: [Role; 2] = [Role::Patrol, Role::Dock];
 
@@ -116,7 +116,6 @@ impl EvidenceAccess {
     /// The ingest request for footage `p` uploads: patrol officers upload their own,
     /// docks name the officer. Shared by the one-shot and the resumable upload.
     pub fn upload_request(p: &Principal<'_>, d: Declaration) -> Result<IngestRequest> {
-        require(p, &UPLOADERS)?;
         let officer = match (p.role, d.officer) {
             (Role::Patrol, Some(o)) if o != p.login => {
                 return Err(ApiError::Forbidden("patrol officers upload only their own footage"));
@@ -146,7 +145,7 @@ impl EvidenceAccess {
 
     /// Resumable upload `id` if `p` started it; another account's upload is "not found".
     pub async fn own_upload(&self, p: &Principal<'_>, id: &str) -> Result<UploadStatus> {
-        require(p, &UPLOADERS)?;
+        p.require(&UPLOADERS)?;
         match self.vault.upload_status(id).await {
             Ok(st) if st.owner == p.login => Ok(st),
             Ok(_) | Err(StoreError::NotFound(_)) => Err(ApiError::NotFound("upload".into())),
@@ -156,7 +155,6 @@ impl EvidenceAccess {
 
     /// Active footage matching `f` (supervisor: all; investigator: items of their cases).
     pub async fn search(&self, p: &Principal<'_>, f: EvidenceFilter) -> Result<Vec<Evidence>> {
-        require(p, &READERS)?;
         let limit = f.limit.unwrap_or(DEFAULT_SEARCH_ROWS);
         if !(1..=MAX_SEARCH_ROWS).contains(&limit) {
             return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_SEARCH_ROWS}")));
@@ -181,7 +179,7 @@ impl EvidenceAccess {
     /// The active item `digest` (and the parsed digest) if `p` may view it; a refusal is
     /// audited as `action`.
     pub async fn viewable(&self, p: &Principal<'_>, digest: &str, action: &str) -> Result<(Evidence, Digest)> {
-        require(p, &READERS)?;
+        p.require(&READERS)?;
         let d: Digest = digest.parse().map_err(|_| ApiError::BadRequest("evidence id must be 64 hex digits".into()))?;
         let e = self.vault.active_evidence(&d).await?;
         if p.role == Role::Investigator && !self.vault.catalog().may_view_via_case(e.id, p.login).await? {
@@ -248,7 +246,6 @@ impl EvidenceAccess {
         reference: &str,
         investigators: &[String],
     ) -> Result<(i64, Vec<String>)> {
-        require(p, &[Role::Supervisor])?;
         if reference.trim().is_empty() || reference.len() > 100 {
             return Err(ApiError::BadRequest("`reference` must be 1 to 100 characters".into()));
         }
@@ -273,7 +270,6 @@ impl EvidenceAccess {
     /// a case is opened explicitly (with its investigators) first, and a closed one
     /// takes no new evidence.
     pub async fn link_case(&self, p: &Principal<'_>, reference: &str, d: &Digest) -> Result<()> {
-        require(p, &[Role::Supervisor])?;
         match self.vault.catalog().case_by_reference(reference).await? {
             Some(c) if c.closed_at.is_none() => {}
             _ => return Err(ApiError::NotFound("open case".into())),
@@ -284,7 +280,6 @@ impl EvidenceAccess {
 
     /// Closes a case: its links stop blocking deletion.
     pub async fn close_case(&self, p: &Principal<'_>, reference: &str) -> Result<()> {
-        require(p, &[Role::Supervisor])?;
         self.vault.catalog().close_case(reference, self.vault.clock().now()).await?;
         self.audit(p, "case.close", "", "ok", serde_json::json!({"case": reference})).await
     }

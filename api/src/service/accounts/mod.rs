@@ -82,6 +82,15 @@ impl Principal<'_> {
     pub fn actor(&self) -> Actor<'_> {
         Actor { login: self.login, device: self.device }
     }
+
+    /// Refuses unless the principal has one of `allowed`.
+    pub fn require(&self, allowed: &[Role]) -> Result<()> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this role may not use this endpoint"))
+        }
+    }
 }
 
 /// The shortest password a person may choose.
