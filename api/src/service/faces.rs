@@ -97,14 +97,11 @@ impl FaceSide {
     /// The model phase of a face identification: extract, then search the top `k`; an
     /// unusable photo is [`Probed::Rejected`], an unreadable file an error.
     pub fn probe(&self, bytes: &[u8], k: usize) -> Result<Probed> {
-        let template = match self.extract(bytes) {
-            Ok(t) => t,
-            Err(EngineError::Rejected(reason)) => return Ok(Probed::Rejected(reason)),
-            Err(e) => return Err(e.into()),
-        };
-        let candidates = self.search(&template.embedding, k)?;
-        let quality = template.quality.as_ref().and_then(|q| serde_json::to_value(q).ok());
-        Ok(Probed::Searched { candidates, quality, times: template.times })
+        Probed::from_extraction(self.extract(bytes), |template| {
+            let candidates = self.search(&template.embedding, k)?;
+            let quality = template.quality.as_ref().and_then(|q| serde_json::to_value(q).ok());
+            Ok(Probed::Searched { candidates, quality, times: template.times })
+        })
     }
 
     /// Top-`k` subjects (at least one) for one embedding, best first.

@@ -93,15 +93,16 @@ impl FingerSide {
     /// unusable print is [`Probed::Rejected`], an unreadable file an error.
     pub fn probe(&self, p: &FingerProbe, k: usize) -> Result<Probed> {
         let t = Instant::now();
-        let e = match self.extract(p) {
-            Ok(e) => e,
-            Err(EngineError::Rejected(reason)) => return Ok(Probed::Rejected(reason)),
-            Err(e) => return Err(e.into()),
-        };
-        let extract_ms = t.elapsed().as_secs_f64() * 1e3;
-        let candidates = self.search(p.position, &e, k);
-        let quality = serde_json::to_value(&e.quality).ok();
-        Ok(Probed::Searched { candidates, quality, times: StageTimes { embed_ms: extract_ms, ..Default::default() } })
+        Probed::from_extraction(self.extract(p), |e| {
+            let extract_ms = t.elapsed().as_secs_f64() * 1e3;
+            let candidates = self.search(p.position, &e, k);
+            let quality = serde_json::to_value(&e.quality).ok();
+            Ok(Probed::Searched {
+                candidates,
+                quality,
+                times: StageTimes { embed_ms: extract_ms, ..Default::default() },
+            })
+        })
     }
 
     /// The catalog form of an extracted print: a one-view ISO/IEC 19794-2:2005 record.

@@ -1,7 +1,10 @@
 //! What the model phase of an identification hands to the record phase.
 
+use epatrol_engine::EngineError;
 use epatrol_engine::face::StageTimes;
 use epatrol_engine::identify::{Candidate, Decision, decide};
+
+use crate::error::Result;
 
 /// One probe after extraction and search: ranked candidates (catalog subject ids, not yet
 /// read), or why the image was unusable.
@@ -21,6 +24,20 @@ pub enum Probed {
 }
 
 impl Probed {
+    /// The answer for one extraction: an unusable image is [`Probed::Rejected`] (an
+    /// answer: the person could not be identified), an unreadable file or a model failure
+    /// an error; a template goes on to `search`.
+    pub fn from_extraction<T>(
+        extracted: std::result::Result<T, EngineError>,
+        search: impl FnOnce(T) -> Result<Probed>,
+    ) -> Result<Probed> {
+        match extracted {
+            Ok(t) => search(t),
+            Err(EngineError::Rejected(reason)) => Ok(Probed::Rejected(reason)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether the best candidate reaches `threshold` at search time. The record phase
     /// decides again on the candidates still enrolled then; a person deleted meanwhile
     /// can only turn a match into a non-match, never the reverse.
