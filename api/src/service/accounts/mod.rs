@@ -124,11 +124,6 @@ impl Accounts {
         Self { catalog }
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
     async fn audit(&self, by: Actor<'_>, action: &str, outcome: &str, detail: &serde_json::Value) -> Result<()> {
         self.catalog.audit(by.login, by.device, action, None, outcome, detail).await?;
         Ok(())
